@@ -1,0 +1,86 @@
+"""On-disk cache of large float32 arrays (responses, embeddings), keyed by what made them.
+
+An entry is ``<key>.npy`` (memory-mapped on read) plus ``<key>.json`` (its metadata). It is
+filled in a temp file and renamed only when complete, so an interrupted run (Ctrl-C, crash)
+leaves either nothing or a whole entry, and the next run resumes from the entries that exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from langsteer.io import atomic_write_json
+
+#: above this size an uncached array lives in a memory-mapped temp file, not in RAM
+MEMMAP_THRESHOLD_BYTES = 1 << 30
+
+
+def cache_key(payload: dict) -> str:
+    """Stable short hash of a JSON-able description."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def sentences_hash(sentences: Sequence[str]) -> str:
+    """Content hash of an ordered list of sentences."""
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update(s.encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _allocate(shape: tuple[int, ...], path: Path | None) -> np.ndarray:
+    if path is not None:
+        return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    if int(np.prod(shape)) * 4 > MEMMAP_THRESHOLD_BYTES:
+        fd, tmp = tempfile.mkstemp(suffix=".npy", prefix="langsteer-")
+        os.close(fd)
+        return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+    return np.empty(shape, dtype=np.float32)
+
+
+def cached_array(
+    cache_dir: str | Path | None,
+    kind: str,
+    key_payload: dict,
+    shape: tuple[int, ...],
+    fill: Callable[[np.ndarray], dict],
+    meta: dict,
+) -> tuple[np.ndarray, dict]:
+    """Return the cached array for ``key_payload`` or allocate, ``fill`` and store it.
+
+    ``fill(out)`` writes the values and returns metadata to add (timings...). The returned
+    metadata carries ``cache: {hit, key}``.
+    """
+    key = cache_key(key_payload)
+    if cache_dir is None:
+        out = _allocate(shape, None)
+        meta = {**meta, **fill(out)}
+        return out, {**meta, "cache": {"hit": False, "key": key}}
+    folder = Path(cache_dir) / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{key}.npy"
+    info = final.with_suffix(".json")
+    if final.exists() and info.exists():
+        stored = json.loads(info.read_text())
+        return np.load(final, mmap_mode="r"), {**stored, "cache": {"hit": True, "key": key}}
+    tmp = folder / f"{key}.{os.getpid()}.tmp.npy"
+    try:
+        out = _allocate(shape, tmp)
+        meta = {**meta, **fill(out)}
+        out.flush()
+        del out
+        os.replace(tmp, final)
+        atomic_write_json(info, meta)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return np.load(final, mmap_mode="r"), {**meta, "cache": {"hit": False, "key": key}}

@@ -1,0 +1,137 @@
+"""The ``langsteer`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from langsteer import __version__
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        default="embedded",
+        help="hub id or local path of a causal LM; 'embedded' = the packaged Gemma-3-270M "
+        "(demo extra)",
+    )
+    g.add_argument("--gguf-file", default=None, help="GGUF file name inside --model (or a path)")
+    g.add_argument("--revision", default=None)
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    g.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+    g.add_argument("--device-map", default=None, help="passed to transformers, e.g. 'auto'")
+    g.add_argument(
+        "--cache-dir",
+        default=None,
+        help="langsteer cache (converted model, responses, embeddings); default "
+        "~/.cache/langsteer or $LANGSTEER_CACHE",
+    )
+
+
+def _load(args):
+    from langsteer.embedded import EMBEDDED_ALIASES, load_embedded
+    from langsteer.models import load_model
+
+    if args.model in EMBEDDED_ALIASES:
+        return load_embedded(device=args.device, dtype=args.dtype, root=args.cache_dir)
+    return load_model(
+        args.model,
+        gguf_file=args.gguf_file,
+        revision=args.revision,
+        device=args.device,
+        dtype=args.dtype,
+        device_map=args.device_map,
+    )
+
+
+def _corpus(args, languages):
+    from langsteer.corpora import load_corpus, split
+
+    corpus = load_corpus(args.corpus, split=args.split, languages=languages)
+    if args.n_sentences and args.n_sentences < len(corpus):
+        corpus = split(corpus, {"probe": args.n_sentences}, seed=args.seed)["probe"]
+    return corpus
+
+
+def cmd_experts(args) -> int:
+    from langsteer.finding import find_experts
+    from langsteer.report.text import expert_summary_table
+
+    loaded = _load(args)
+    corpus = _corpus(args, [*args.target, *(args.negatives or [])])
+    experts, responses = find_experts(
+        loaded,
+        corpus,
+        args.target,
+        negatives=args.negatives,
+        units=args.units,
+        pooling=args.pooling,
+        score=args.score,
+        k=args.k,
+        bottom_k=args.bottom_k,
+        skip_bos=not args.keep_bos,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        cache_dir=args.cache_dir,
+    )
+    out = Path(args.out)
+    for lang, ex in experts.items():
+        path = out if len(experts) == 1 else out.with_name(f"{out.stem}.{lang}{out.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ex.save(path)
+        print(expert_summary_table(ex, responses.meta))
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="langsteer",
+        description="Find language-expert neurons, intervene on them, measure the embedding space.",
+    )
+    parser.add_argument("--version", action="version", version=f"langsteer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("experts", help="find the expert units of target language(s)")
+    _model_args(p)
+    p.add_argument(
+        "--corpus",
+        required=True,
+        help="'bible', 'bible:KJV,LSG', a FLORES dir, a dir of <lang>.txt files, or a pair file",
+    )
+    p.add_argument("--split", default=None, help="corpus split (FLORES: dev or devtest)")
+    p.add_argument("--target", nargs="+", required=True, help="target language code(s)")
+    p.add_argument("--negatives", nargs="*", default=None, help="extra negative languages")
+    p.add_argument("--n-sentences", type=int, default=None, help="use a seeded subset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--units", default="mlp", help="mlp, mlp-act, linear or re:<regex>")
+    p.add_argument("--pooling", default="max", choices=["max", "mean", "last"])
+    p.add_argument("--keep-bos", action="store_true", help="pool the BOS position too")
+    p.add_argument("--score", default="auroc", choices=["auroc", "ap"])
+    p.add_argument("--k", type=int, default=2000)
+    p.add_argument("--bottom-k", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--out", required=True, help="expert file (.safetensors)")
+    p.set_defaults(func=cmd_experts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted: finished files are kept, unfinished ones were discarded",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as exc:
+        print(f"langsteer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

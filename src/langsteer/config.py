@@ -1,0 +1,209 @@
+"""A whole study as one TOML file: every value has a documented default, unknown keys are errors.
+
+Sections mirror the pipeline: ``[model]``, ``[corpus]``, ``[experts]``, ``[intervention]``,
+``[evaluation]``, ``[analyses]``, ``[run]``. ``docs/config.md`` lists every key; it is checked
+against these dataclasses by the tests so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A study file with an unknown key or a bad value."""
+
+
+@dataclass
+class ModelConfig:
+    id: str = "embedded"  # hub id, local path, or "embedded" (packaged Gemma-3-270M)
+    gguf_file: str | None = None  # GGUF file inside `id`
+    revision: str | None = None
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    dtype: str = "auto"  # auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16
+    device_map: str | None = None  # e.g. "auto" to split a big model over GPUs
+
+
+@dataclass
+class CorpusConfig:
+    source: str = "bible"  # "bible", a FLORES dir, a dir of <lang>.txt files
+    translations: list[str] = field(default_factory=list)  # Bible translations (default: one PD per language)
+    split: str | None = None  # FLORES split for evaluation (e.g. "devtest")
+    expert_source: str | None = None  # separate corpus for experts (default: `source`)
+    expert_split: str | None = None  # e.g. FLORES "dev"
+    n_expert: int = 400  # sentences per language for finding experts
+    n_eval: int = 100  # sentences per language for evaluation (disjoint from n_expert)
+    seed: int = 0  # seeds the split
+
+
+@dataclass
+class ExpertsConfig:
+    targets: list[str] = field(default_factory=lambda: ["eng", "deu", "fra", "spa"])
+    negatives: list[str] = field(default_factory=list)  # extra negative languages
+    units: str = "mlp"  # mlp, mlp-act, linear, re:<regex>
+    pooling: str = "max"  # max, mean, last
+    skip_bos: bool = True
+    score: str = "auroc"  # auroc, ap
+    k: int = 500  # experts used by the main analyses
+    bottom_k: int = 0
+
+
+@dataclass
+class InterventionConfig:
+    value: str | float = "mean"  # mean (paper), median, zero, or a number
+    mode: str = "set"  # set, aura
+    scale: float = 1.0
+    positions: str = "all"  # all, last
+    random_seed: int = 0  # seed of the random-unit control
+
+
+@dataclass
+class EvaluationConfig:
+    languages: list[str] = field(
+        default_factory=lambda: ["eng", "deu", "fra", "spa", "por", "ita", "rus", "vie"]
+    )
+    layer: int = -1  # hidden-state index of the headline numbers (-1 = last)
+    pooling: str = "mean"  # mean (paper), last
+    skip_bos: bool = True
+    direction: str = "forward"  # forward, both, strict-both
+    scoring: str = "cosine"  # cosine, margin
+    paraphrase: list[str] = field(default_factory=lambda: ["KJV", "WEB"])  # two translations
+    correlation_languages: list[str] = field(default_factory=list)  # default: all evaluated
+    n_boot: int = 2000
+
+
+@dataclass
+class AnalysesConfig:
+    retrieval: bool = True
+    geometry: bool = True
+    paraphrase: bool = True
+    random_control: bool = True
+    correlation: bool = True
+    projection: bool = True
+
+
+@dataclass
+class RunConfig:
+    batch_size: int = 16
+    max_length: int = 64  # tokens; longer sentences are truncated and counted
+    seed: int = 0
+    cache_dir: str | None = None  # default ~/.cache/langsteer or $LANGSTEER_CACHE
+    progress: bool = True
+
+
+@dataclass
+class StudyConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    experts: ExpertsConfig = field(default_factory=ExpertsConfig)
+    intervention: InterventionConfig = field(default_factory=InterventionConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    analyses: AnalysesConfig = field(default_factory=AnalysesConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_CHOICES = {
+    ("experts", "units"): None,  # validated when resolved against the model
+    ("experts", "pooling"): ("max", "mean", "last"),
+    ("experts", "score"): ("auroc", "ap"),
+    ("intervention", "mode"): ("set", "aura"),
+    ("intervention", "positions"): ("all", "last"),
+    ("evaluation", "pooling"): ("mean", "last"),
+    ("evaluation", "direction"): ("forward", "both", "strict-both"),
+    ("evaluation", "scoring"): ("cosine", "margin"),
+}
+_POSITIVE = {("corpus", "n_expert"), ("corpus", "n_eval"), ("run", "batch_size"),
+             ("run", "max_length"), ("evaluation", "n_boot")}
+
+
+def _check_type(where: str, value: Any, default: Any, annotation: str) -> Any:
+    if isinstance(default, bool) or annotation == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation.startswith("list"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+        return value
+    if annotation == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if annotation == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if annotation == "str | float":
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{where} must be a name or a number, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> StudyConfig:
+    """Build and validate a config; every error names the key and what is allowed."""
+    study = StudyConfig()
+    sections = {f.name: f for f in dataclasses.fields(StudyConfig)}
+    for name, values in data.items():
+        if name not in sections:
+            raise ConfigError(f"unknown section [{name}]; sections are {sorted(sections)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{name}] must be a table of keys")
+        section = getattr(study, name)
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        for key, value in values.items():
+            if key not in fields:
+                raise ConfigError(
+                    f"unknown key {name}.{key}; [{name}] accepts {sorted(fields)} "
+                    "(see docs/config.md)"
+                )
+            annotation = str(fields[key].type)
+            if value is None or (value == "" and "None" in annotation):
+                value = None
+            else:
+                base = annotation.replace(" | None", "")
+                value = _check_type(f"{name}.{key}", value, getattr(section, key), base)
+            choices = _CHOICES.get((name, key))
+            if choices and value not in choices:
+                raise ConfigError(f"{name}.{key} = {value!r} is not one of {list(choices)}")
+            if (name, key) in _POSITIVE and value < 1:
+                raise ConfigError(f"{name}.{key} must be at least 1, got {value}")
+            setattr(section, key, value)
+    if study.experts.k < 0 or study.experts.bottom_k < 0:
+        raise ConfigError("experts.k and experts.bottom_k must be >= 0")
+    if not study.experts.targets:
+        raise ConfigError("experts.targets is empty: name at least one target language")
+    if isinstance(study.intervention.value, str) and study.intervention.value not in (
+        "mean",
+        "median",
+        "zero",
+    ):
+        raise ConfigError(
+            f"intervention.value = {study.intervention.value!r}: use mean, median, zero or a number"
+        )
+    return study
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"study file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return config_from_dict(data)

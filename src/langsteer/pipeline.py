@@ -1,0 +1,311 @@
+"""A whole study: experts -> interventions -> embeddings -> every measurement -> results + report.
+
+Expensive work is done once and cached: the probing responses (one pass over every probed
+sentence, shared by all targets), the un-intervened embeddings (shared by every target and
+control) and each intervened pass. Re-running a study reuses the cache, so an interrupted run
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from langsteer import __version__
+from langsteer.config import StudyConfig
+from langsteer.corpora import Corpus, ParaphrasePairs, bible_paraphrases, load_corpus, split
+from langsteer.embedded import EMBEDDED_ALIASES, cache_root, load_embedded
+from langsteer.embeddings import encode
+from langsteer.evaluation import (
+    GeometryEvaluator,
+    ParaphraseEvaluator,
+    paper_correlations,
+    parallel_distances,
+    select_layer,
+)
+from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
+from langsteer.experts import ExpertSet, versions
+from langsteer.finding import find_experts, probing_set
+from langsteer.interventions import intervene
+from langsteer.io import atomic_write_json
+from langsteer.languages import normalize_language
+from langsteer.models import LoadedModel, load_model
+
+
+class Timer:
+    """Wall-clock seconds per named stage, for results.json."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def open_model(config: StudyConfig) -> LoadedModel:
+    m = config.model
+    if m.id in EMBEDDED_ALIASES:
+        return load_embedded(device=m.device, dtype=m.dtype, root=config.run.cache_dir)
+    return load_model(
+        m.id,
+        gguf_file=m.gguf_file,
+        revision=m.revision,
+        device=m.device,
+        dtype=m.dtype,
+        device_map=m.device_map,
+    )
+
+
+def _unique(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def study_languages(config: StudyConfig) -> dict[str, list[str]]:
+    targets = _unique(normalize_language(x) for x in config.experts.targets)
+    negatives = _unique(normalize_language(x) for x in config.experts.negatives)
+    evaluation = _unique(normalize_language(x) for x in config.evaluation.languages)
+    missing = [t for t in targets if t not in evaluation]
+    if missing:
+        raise ValueError(f"targets {missing} must also be evaluation languages")
+    probed = _unique([*targets, *negatives])
+    return {"targets": targets, "negatives": negatives, "evaluation": evaluation, "probed": probed}
+
+
+def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict[str, Corpus]:
+    """Disjoint, seeded expert and evaluation splits (or two sources, e.g. FLORES dev/devtest)."""
+    c = config.corpus
+    kw = {"translations": c.translations} if c.source == "bible" and c.translations else {}
+    everything = _unique([*langs["probed"], *langs["evaluation"]])
+    if c.expert_source is None:
+        corpus = load_corpus(c.source, split=c.split, languages=everything, **kw)
+        parts = split(corpus, {"experts": c.n_expert, "eval": c.n_eval}, seed=c.seed)
+        return {
+            "experts": parts["experts"].subset(languages=langs["probed"]),
+            "eval": parts["eval"].subset(languages=langs["evaluation"]),
+        }
+    probe = load_corpus(c.expert_source, split=c.expert_split, languages=langs["probed"])
+    evals = load_corpus(c.source, split=c.split, languages=langs["evaluation"], **kw)
+    out = {}
+    for name, corpus, n in (("experts", probe, c.n_expert), ("eval", evals, c.n_eval)):
+        out[name] = split(corpus, {name: min(n, len(corpus))}, seed=c.seed)[name]
+    return out
+
+
+def paraphrase_pairs(config: StudyConfig, eval_ids: list[str]) -> ParaphrasePairs | None:
+    """Two Bible translations of one language, on the evaluation verses only."""
+    names = config.evaluation.paraphrase
+    if not (config.analyses.paraphrase and config.corpus.source == "bible" and len(names) == 2):
+        return None
+    pairs = bible_paraphrases("eng", translations=names)
+    wanted = set(eval_ids)
+    keep = [i for i, x in enumerate(pairs.ids) if x in wanted]
+    return pairs.subset(keep)
+
+
+def by_language(values: np.ndarray, lang_of: np.ndarray, languages: list[str]) -> dict:
+    return {lang: np.asarray(values[lang_of == j]) for j, lang in enumerate(languages)}
+
+
+def nested(table: dict[tuple[str, str], float]) -> dict[str, dict[str, float]]:
+    """``{(q, c): v}`` -> ``{q: {c: v}}`` (query -> candidate accuracy maps)."""
+    out: dict[str, dict[str, float]] = {}
+    for (q, c), v in table.items():
+        out.setdefault(q, {})[c] = float(v)
+    return out
+
+
+class Study:
+    """Runs one configured study; ``run()`` returns the results dict it also writes."""
+
+    def __init__(self, config: StudyConfig, out_dir: str | Path) -> None:
+        self.config = config
+        self.out = Path(out_dir)
+        self.timer = Timer()
+        self.cache = cache_root(config.run.cache_dir)
+
+    def _encode(self, sentences: list[str], intervention=None) -> np.ndarray:
+        e, r = self.config.evaluation, self.config.run
+        return encode(
+            self.loaded,
+            sentences,
+            pooling=e.pooling,
+            skip_bos=e.skip_bos,
+            intervention=intervention,
+            batch_size=r.batch_size,
+            max_length=r.max_length,
+            cache_dir=self.cache,
+            progress=r.progress,
+        ).values
+
+    def _space(self, intervention=None) -> dict[str, Any]:
+        """Per-language (n, layers, d) embeddings of the evaluation set (+ paraphrase sides)."""
+        values = self._encode(self.eval_sentences, intervention)
+        space = {"langs": by_language(values, self.eval_lang_of, self.langs["evaluation"])}
+        if self.pairs is not None:
+            both = self._encode([*self.pairs.left, *self.pairs.right], intervention)
+            n = len(self.pairs)
+            space["para"] = (np.asarray(both[:n]), np.asarray(both[n:]))
+        return space
+
+    def _retrieval(self, space: dict) -> dict[tuple[str, str], float]:
+        e = self.config.evaluation
+        ev = BitextRetrievalEvaluator(
+            self.langs["evaluation"], direction=e.direction, scoring=e.scoring
+        )
+        return ev.accuracies(select_layer(space["langs"], e.layer))
+
+    def _per_layer_mean(self, space: dict) -> list[float]:
+        e = self.config.evaluation
+        ev = BitextRetrievalEvaluator(
+            self.langs["evaluation"], direction=e.direction, scoring=e.scoring
+        )
+        n_layers = next(iter(space["langs"].values())).shape[1]
+        return [
+            float(np.mean(list(ev.accuracies(select_layer(space["langs"], layer)).values())))
+            for layer in range(n_layers)
+        ]
+
+    def _compare(self, target: str, pre: dict, post: dict) -> dict[str, Any]:
+        """Every measurement of one intervened space against the original one."""
+        e, a = self.config.evaluation, self.config.analyses
+        out: dict[str, Any] = {}
+        acc_pre, acc_post = self._retrieval(pre), self._retrieval(post)
+        out["retrieval"] = {
+            "pre": nested(acc_pre),
+            "post": nested(acc_post),
+            "delta": nested({p: acc_post[p] - acc_pre[p] for p in acc_pre}),
+            "mean_pre": float(np.mean(list(acc_pre.values()))),
+            "mean_post": float(np.mean(list(acc_post.values()))),
+            "per_layer_mean_post": self._per_layer_mean(post),
+            "layer": e.layer,
+            "variant": {"direction": e.direction, "scoring": e.scoring, "ties": "strict (wrong)"},
+        }
+        pre_l, post_l = select_layer(pre["langs"], e.layer), select_layer(post["langs"], e.layer)
+        if a.geometry:
+            out["geometry"] = GeometryEvaluator(target).evaluate(pre_l, post_l)
+        if a.paraphrase and "para" in pre:
+            ev = ParaphraseEvaluator(direction=e.direction, scoring=e.scoring)
+            q0, c0 = (x[:, e.layer] for x in pre["para"])
+            q1, c1 = (x[:, e.layer] for x in post["para"])
+            out["paraphrase"] = ev.evaluate((q0, c0), (q1, c1))
+        if a.correlation:
+            out["correlation"] = self._correlation(target, acc_pre, acc_post, pre_l, post_l)
+        return out
+
+    def _correlation(self, target, acc_pre, acc_post, pre_l, post_l) -> dict[str, Any]:
+        """Table 2 with the target as query, one point per candidate language."""
+        e = self.config.evaluation
+        cands = [x for x in (e.correlation_languages or self.langs["evaluation"]) if x != target]
+        cands = [normalize_language(x) for x in cands]
+        d_pre, d_post = parallel_distances(pre_l), parallel_distances(post_l)
+
+        def dist(table, c):
+            return table.get((target, c), table.get((c, target)))
+
+        try:
+            return paper_correlations(
+                {c: acc_pre[(target, c)] for c in cands},
+                {c: acc_post[(target, c)] for c in cands},
+                {c: dist(d_pre, c) for c in cands},
+                {c: dist(d_post, c) for c in cands},
+                n_boot=e.n_boot,
+                seed=self.config.run.seed,
+            )
+        except ValueError as exc:  # too few languages for a correlation
+            return {"note": str(exc)}
+
+    def run(self) -> dict[str, Any]:
+        cfg, t = self.config, self.timer
+        self.out.mkdir(parents=True, exist_ok=True)
+        with t("load_model"):
+            self.loaded = open_model(cfg)
+        with t("load_corpora"):
+            self.langs = study_languages(cfg)
+            corpora = load_study_corpora(cfg, self.langs)
+            self.eval_sentences, self.eval_lang_of = probing_set(
+                corpora["eval"], self.langs["evaluation"]
+            )
+            self.pairs = paraphrase_pairs(cfg, corpora["eval"].ids)
+        x, r = cfg.experts, cfg.run
+        with t("experts"):
+            experts, responses = find_experts(
+                self.loaded,
+                corpora["experts"],
+                self.langs["targets"],
+                negatives=self.langs["negatives"],
+                units=x.units,
+                pooling=x.pooling,
+                score=x.score,
+                k=x.k,
+                bottom_k=x.bottom_k,
+                skip_bos=x.skip_bos,
+                batch_size=r.batch_size,
+                max_length=r.max_length,
+                cache_dir=self.cache,
+                progress=r.progress,
+            )
+            files = self._save_experts(experts)
+        with t("embeddings_pre"):
+            pre = self._space()
+        results: dict[str, Any] = {"targets": {}}
+        for target, ex in experts.items():
+            results["targets"][target] = self._target(target, ex, pre, files[target])
+        results["baseline"] = {"retrieval_per_layer_mean_pre": self._per_layer_mean(pre)}
+        results.update(self._provenance(corpora, responses))
+        results["timings"] = dict(t.seconds)
+        atomic_write_json(self.out / "results.json", results)
+        self.pre_space = pre
+        return results
+
+    def _save_experts(self, experts: dict[str, ExpertSet]) -> dict[str, str]:
+        folder = self.out / "experts"
+        folder.mkdir(exist_ok=True)
+        return {lang: str(ex.save(folder / f"{lang}.safetensors")) for lang, ex in experts.items()}
+
+    def _target(self, target: str, ex: ExpertSet, pre: dict, file: str) -> dict[str, Any]:
+        cfg, t = self.config, self.timer
+        iv = cfg.intervention
+        opts = {"value": iv.value, "scale": iv.scale, "mode": iv.mode, "positions": iv.positions}
+        with t("embeddings_post"), intervene(self.loaded, ex, **opts) as h:
+            post = self._space(h)
+            described = h.describe()
+        with t("metrics"):
+            res = self._compare(target, pre, post)
+        res["experts"] = {**ex.summary(), "file": file}
+        res["intervention"] = described
+        if cfg.analyses.random_control:
+            with t("embeddings_random"), intervene(
+                self.loaded, ex, control="random", seed=iv.random_seed, **opts
+            ) as h:
+                rnd = self._space(h)
+            with t("metrics"):
+                res["random_control"] = self._compare(target, pre, rnd)
+        return res
+
+    def _provenance(self, corpora: dict[str, Corpus], responses) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "languages": self.langs,
+            "model": self.loaded.describe(),
+            "corpora": {name: c.describe() for name, c in corpora.items()},
+            "paraphrase_pairs": self.pairs.describe() if self.pairs is not None else None,
+            "responses": {k: v for k, v in responses.meta.items() if k != "model"},
+            "versions": versions(),
+            "machine": {"platform": platform.platform(), "processor": platform.machine()},
+            "langsteer": __version__,
+        }
+
+
+def run_study(config: StudyConfig, out_dir: str | Path) -> dict[str, Any]:
+    return Study(config, out_dir).run()

@@ -1,0 +1,1 @@
+"""Human-readable outputs: terminal summaries, Markdown and a self-contained HTML report."""

@@ -1,0 +1,215 @@
+"""Pooled unit responses: one float32 per (sentence, unit), reduced inside the forward hooks.
+
+Per-token activations never leave the hook: each hook pools its tensor over the real tokens of
+each sentence (padding masked, BOS optionally excluded) on the module's device and hands back
+``(batch, width)``. The corpus-level result is a ``[sentences x units]`` float32 matrix,
+memory-mapped on disk when large and cached under a key of everything that changes its numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from langsteer import __version__
+from langsteer.batching import Batch, forward_kwargs, iter_batches, tokenize_unique
+from langsteer.cache import cached_array, sentences_hash
+from langsteer.models import LoadedModel, UnitSet, base_model
+
+POOLINGS = ("max", "mean", "last")
+
+
+@dataclass
+class Responses:
+    """A ``[sentences x units]`` matrix with what produced it."""
+
+    values: np.ndarray
+    units: UnitSet
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or self.values.shape[1] != self.units.n_units:
+            raise ValueError(
+                f"responses have shape {self.values.shape}, expected (n_sentences, "
+                f"{self.units.n_units}) for unit set {self.units.spec!r}"
+            )
+
+    @property
+    def pooling(self) -> str:
+        return self.meta.get("pooling", "unknown")
+
+
+def pool(x: torch.Tensor, batch: Batch, how: str) -> torch.Tensor:
+    """Reduce ``(B, T, C)`` to ``(B, C)`` float32 over the batch's pooling mask.
+
+    Some models (OPT) run their MLP on the flattened ``(B*T, C)`` tensor; it is viewed back.
+    """
+    mask = batch.pool_mask.to(x.device)
+    if x.dim() == 2:
+        x = x.view(*mask.shape, x.shape[-1])
+    if how == "max":
+        # max is exact in any dtype, so reduce first and cast only the small result
+        neg = torch.finfo(x.dtype).min
+        return x.masked_fill(~mask[..., None], neg).amax(dim=1).float()
+    if how == "mean":
+        m = mask.to(torch.float32)
+        total = torch.bmm(m[:, None, :], x.float()).squeeze(1)
+        return total / m.sum(1, keepdim=True)
+    if how == "last":
+        idx = batch.last_index.to(x.device)
+        return x[torch.arange(x.shape[0], device=x.device), idx].float()
+    raise ValueError(f"unknown pooling {how!r}; choose one of {POOLINGS}")
+
+
+class _StopForward(Exception):
+    """Raised after the last hooked module: later layers cannot change the responses."""
+
+
+class _Recorder:
+    """Forward hooks that pool each hook point into ``parts`` for the current batch."""
+
+    def __init__(self, model: torch.nn.Module, units: UnitSet, how: str, stop_early: bool):
+        self.batch: Batch | None = None
+        self.parts: list[torch.Tensor | None] = [None] * len(units.hook_points)
+        self.handles = []
+        last = len(units.hook_points) - 1
+        for i, hp in enumerate(units.hook_points):
+            module = model.get_submodule(hp.module)
+            stop = stop_early and i == last
+            if hp.side == "out":
+                self.handles.append(module.register_forward_hook(self._out_hook(i, how, stop)))
+            else:
+                self.handles.append(module.register_forward_pre_hook(self._in_hook(i, how, stop)))
+
+    def _store(self, i: int, x: torch.Tensor, how: str, stop: bool) -> None:
+        self.parts[i] = pool(x, self.batch, how)
+        if stop:
+            raise _StopForward
+
+    def _out_hook(self, i: int, how: str, stop: bool):
+        def hook(module, args, output):
+            self._store(i, output, how, stop)
+
+        return hook
+
+    def _in_hook(self, i: int, how: str, stop: bool):
+        def hook(module, args):
+            self._store(i, args[0], how, stop)
+
+        return hook
+
+    def gather(self) -> np.ndarray:
+        """Concatenate this batch's pooled parts into ``(B, n_units)`` on the CPU."""
+        by_device: dict[torch.device, list[torch.Tensor]] = {}
+        for p in self.parts:
+            by_device.setdefault(p.device, []).append(p)
+        if len(by_device) == 1:
+            return torch.cat(self.parts, dim=1).cpu().numpy()
+        return torch.cat([p.cpu() for p in self.parts], dim=1).numpy()
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def collect_responses(
+    loaded: LoadedModel,
+    sentences: Sequence[str],
+    units: UnitSet,
+    *,
+    pooling: str = "max",
+    skip_bos: bool = True,
+    batch_size: int = 16,
+    max_length: int = 256,
+    max_tokens: int | None = 8192,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    extra_key: dict | None = None,
+) -> Responses:
+    """Pooled responses of every unit to every sentence, forwarding each unique sentence once.
+
+    ``extra_key`` lets callers add to the cache key whatever else changes the numbers (for
+    example an active intervention).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+    tok = tokenize_unique(loaded.tokenizer, sentences, max_length)
+    meta = {
+        "model": loaded.describe(),
+        "units": {"spec": units.spec, "n_units": units.n_units},
+        "pooling": pooling,
+        "skip_bos": skip_bos,
+        "max_length": max_length,
+        "padding_side": getattr(loaded.tokenizer, "padding_side", "right"),
+        "data_hash": sentences_hash(sentences),
+        "n_sentences": len(sentences),
+        "n_unique": len(tok.unique),
+        "n_tokens": tok.n_tokens,
+        "n_truncated": tok.n_truncated,
+        "langsteer": __version__,
+        "extra": extra_key or {},
+    }
+    key_payload = {k: meta[k] for k in ("model", "pooling", "skip_bos", "max_length", "data_hash")}
+    key_payload.update(units=units.to_dict(), extra=meta["extra"], version=__version__)
+
+    def fill(out: np.ndarray) -> dict:
+        return {
+            "seconds": _collect(
+                loaded, tok, units, pooling, skip_bos, batch_size, max_tokens, out, progress
+            )
+        }
+
+    shape = (len(sentences), units.n_units)
+    values, meta = cached_array(cache_dir, "responses", key_payload, shape, fill, meta)
+    return Responses(values, units, meta)
+
+
+def _collect(loaded, tok, units, pooling, skip_bos, batch_size, max_tokens, out, progress):
+    """Fill ``out`` with pooled responses; returns the seconds spent."""
+    model = loaded.model
+    decoder = base_model(model)
+    first = tok.first_position
+    recorder = _Recorder(model, units, pooling, stop_early=True)
+    start = time.perf_counter()
+    bar = tqdm(total=len(tok.unique), desc="responses", unit="sent", disable=not progress)
+    try:
+        with torch.inference_mode():
+            for batch in iter_batches(
+                loaded.tokenizer,
+                tok,
+                batch_size=batch_size,
+                device=loaded.device,
+                skip_bos=skip_bos,
+                max_tokens=max_tokens,
+            ):
+                recorder.batch = batch
+                with contextlib.suppress(_StopForward):
+                    decoder(**forward_kwargs(decoder, batch))
+                pooled = recorder.gather()
+                check_finite(pooled, units)
+                out[first[batch.rows]] = pooled
+                bar.update(len(batch.rows))
+    finally:
+        recorder.remove()
+        bar.close()
+    tok.copy_to_duplicates(out)
+    return time.perf_counter() - start
+
+
+def check_finite(values: np.ndarray, units: UnitSet) -> None:
+    """Refuse NaN/inf responses, naming the first units affected."""
+    bad = ~np.isfinite(values).all(axis=0)
+    if bad.any():
+        cols = np.flatnonzero(bad)
+        names = [units.unit_name(int(c)) for c in cols[:3]]
+        raise FloatingPointError(
+            f"non-finite activations in {cols.size} unit(s), e.g. {names}; in float16/bfloat16 "
+            "this is usually an overflow: run with dtype float32"
+        )

@@ -1,0 +1,211 @@
+"""Geometry on planted embeddings whose answers are known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from langsteer.evaluation.geometry import (
+    center,
+    centering_means,
+    centroid_distances,
+    centroids,
+    cosine_distance,
+    distance_to_medoid,
+    distance_to_target,
+    flatten_layers,
+    geometry_summary,
+    map_layers,
+    mean_cosine,
+    medoid,
+    pair_value,
+    parallel_distances,
+    select_layer,
+)
+
+D45 = 1.0 - math.cos(math.radians(45))
+
+
+def _at_angle(deg: float, n: int = 4) -> np.ndarray:
+    """n 2-D rows whose raw mean is exactly the unit vector at ``deg`` (symmetric jitter)."""
+    c = np.array([math.cos(math.radians(deg)), math.sin(math.radians(deg))])
+    jitter = np.array([[0.1, -0.2], [-0.1, 0.2], [0.3, 0.05], [-0.3, -0.05]])[:n]
+    return (c + jitter).astype(np.float32)
+
+
+def _top1(q: np.ndarray, c: np.ndarray) -> float:
+    """Plain forward cosine top-1 (argmax), independent of the retrieval module."""
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    cn = c / np.linalg.norm(c, axis=1, keepdims=True)
+    return float(np.mean((qn @ cn.T).argmax(axis=1) == np.arange(len(q))))
+
+
+def test_distances_by_hand_2d() -> None:
+    # a's raw centroid is (1, 0.5); its unit-normalised mean would be (0.5, 0.5).
+    emb = {"a": np.array([[2.0, 0.0], [0.0, 1.0]]), "b": np.array([[1.0, 0.0], [1.0, 0.0]])}
+    cen = centroid_distances(emb)
+    assert list(cen) == [("a", "b")]
+    assert cen[("a", "b")] == pytest.approx(1.0 - 1.0 / math.sqrt(1.25))  # raw mean, not 1-1/sqrt2
+    par = parallel_distances(emb)
+    assert par[("a", "b")] == pytest.approx((0.0 + 1.0) / 2)  # row 0 identical, row 1 orthogonal
+    np.testing.assert_allclose(centroids(emb)["a"], [1.0, 0.5])
+    assert pair_value(cen, "b", "a") == cen[("a", "b")]
+    assert pair_value(cen, "a", "a") == 0.0
+    assert cosine_distance(np.array([1.0, 0.0]), np.array([-1.0, 0.0])) == pytest.approx(2.0)
+    assert math.isnan(cosine_distance(np.zeros(2), np.ones(2)))
+
+
+def test_medoid_planted_middle_language() -> None:
+    # Centroids at 0, 45 and 90 degrees: the 45-degree language is in the middle.
+    emb = {"left": _at_angle(0), "right": _at_angle(90), "mid": _at_angle(45)}
+    assert medoid(emb) == "mid"
+    to_med = distance_to_medoid(emb)
+    assert to_med == pytest.approx({"left": D45, "right": D45, "mid": 0.0})
+    assert distance_to_medoid(emb, medoid="left") == pytest.approx(
+        {"left": 0.0, "right": 1.0, "mid": D45}
+    )
+    assert distance_to_target(emb, "right") == pytest.approx(
+        {"left": 1.0, "right": 0.0, "mid": D45}
+    )
+    cen = centroid_distances(emb)
+    assert set(cen) == {("left", "right"), ("left", "mid"), ("right", "mid")}
+    assert cen[("left", "right")] == pytest.approx(1.0)
+
+
+def test_parallel_kind_medoid_and_target() -> None:
+    emb = {"left": _at_angle(0), "right": _at_angle(90), "mid": _at_angle(45)}
+    assert medoid(emb, kind="parallel") == "mid"
+    d = distance_to_target(emb, "left", kind="parallel")
+    assert d["left"] == 0.0
+    assert d["right"] > d["mid"] > 0.0
+    with pytest.raises(ValueError, match="kind"):
+        medoid(emb, kind="euclid")  # type: ignore[arg-type]
+
+
+def test_validation_errors() -> None:
+    with pytest.raises(ValueError, match="aligned"):
+        centroid_distances({"a": np.zeros((3, 2)), "b": np.zeros((4, 2))})
+    with pytest.raises(ValueError, match="missing"):
+        centroid_distances({"a": np.ones((3, 2))}, languages=["a", "b"])
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        centroid_distances({"a": np.ones((3, 2, 2))})
+    with pytest.raises(ValueError, match="target"):
+        distance_to_target({"a": np.ones((3, 2))}, "zzz")
+
+
+def _offset_world(seed: int = 0, n: int = 60, d: int = 64, langs: int = 4, offset: float = 50.0):
+    """Each language = shared semantic vectors + a big language offset + small noise."""
+    rng = np.random.default_rng(seed)
+    offsets = {f"l{k}": rng.normal(size=d) * offset / math.sqrt(d) for k in range(langs)}
+
+    def split(m: int) -> dict[str, np.ndarray]:
+        sem = rng.normal(size=(m, d)) / math.sqrt(d)
+        return {
+            lang: (sem + o + 0.01 * rng.normal(size=(m, d)) / math.sqrt(d)).astype(np.float32)
+            for lang, o in offsets.items()
+        }
+
+    return split(n), split(n)  # evaluation split, held-out split (same offsets, other sentences)
+
+
+def test_per_language_centring_recovers_retrieval_global_does_not() -> None:
+    emb, _ = _offset_world()
+    pairs = [(a, b) for a in emb for b in emb if a != b]
+    raw = np.mean([_top1(emb[a], emb[b]) for a, b in pairs])
+    glob = center(emb, "global")
+    glob_acc = np.mean([_top1(glob[a], glob[b]) for a, b in pairs])
+    per = center(emb, "per-language")
+    per_acc = [_top1(per[a], per[b]) for a, b in pairs]
+    assert raw < 0.2
+    assert glob_acc < 0.2
+    assert per_acc == [1.0] * len(pairs)
+    assert mean_cosine(emb["l0"]) > 0.9  # the offset dominates raw cosines within a language
+    assert abs(mean_cosine(per)) < 0.1
+
+
+def test_held_out_centring_uses_only_the_given_means() -> None:
+    emb, held = _offset_world(seed=1)
+    means = centering_means(held, "per-language")
+    out = center(emb, "per-language", means=means)
+    for lang in emb:
+        np.testing.assert_allclose(out[lang], emb[lang] - means[lang], rtol=0, atol=1e-5)
+        assert out[lang].dtype == np.float32
+    assert all(_top1(out[a], out[b]) == 1.0 for a in emb for b in emb if a != b)
+    # Zero means: nothing is estimated from the evaluation sentences, so nothing changes.
+    zeros = {lang: np.zeros(emb[lang].shape[1]) for lang in emb}
+    same = center(emb, "per-language", means=zeros)
+    for lang in emb:
+        np.testing.assert_array_equal(same[lang], emb[lang])
+    gmean = centering_means(held, "global")
+    assert isinstance(gmean, np.ndarray)
+    np.testing.assert_allclose(
+        center(emb, "global", means=gmean)["l0"], emb["l0"] - gmean, atol=1e-5
+    )
+    with pytest.raises(ValueError, match="no per-language mean"):
+        center(emb, "per-language", means={"l0": means["l0"]})
+    with pytest.raises(ValueError, match="one mean vector"):
+        center(emb, "global", means=means)
+    with pytest.raises(ValueError, match="mode"):
+        center(emb, "median")  # type: ignore[arg-type]
+
+
+def test_per_language_centring_makes_centroids_undefined_not_zero() -> None:
+    emb, _ = _offset_world(seed=2, n=20)
+    per = center(emb, "per-language")
+    assert all(math.isnan(v) for v in centroid_distances(per).values())
+    assert all(0.0 < v < 0.1 for v in parallel_distances(per).values())
+    with pytest.raises(ValueError, match="medoid undefined"):
+        medoid(per)
+
+
+def test_mean_cosine_never_pairs_translations() -> None:
+    # One-hot rows: every sentence id is orthogonal to every other, translations are identical.
+    eye = np.eye(8, dtype=np.float32)
+    assert mean_cosine({"a": eye, "b": eye.copy()}, n_pairs=500) == pytest.approx(0.0)
+    shifted = {"a": eye + 10.0, "b": eye + 10.0}
+    assert mean_cosine(shifted) > 0.98  # anisotropic: one dominant common direction
+    assert mean_cosine(eye) == pytest.approx(0.0)  # a bare array is accepted
+
+
+def test_geometry_summary_post_medoid_from_post_space() -> None:
+    pre = {"a": _at_angle(0), "b": _at_angle(45), "c": _at_angle(90)}  # medoid b
+    post = {"a": _at_angle(30), "b": _at_angle(0), "c": _at_angle(60)}  # medoid a, closer
+    out = geometry_summary(pre, post, target="c")
+    assert out["pre.medoid"] == "b"
+    assert out["post.medoid"] == "a"
+    assert out["post.to_medoid.a"] == pytest.approx(0.0)
+    d30 = 1.0 - math.cos(math.radians(30))
+    d60 = 1.0 - math.cos(math.radians(60))
+    assert out["post.to_medoid.b"] == pytest.approx(d30)
+    assert out["pre.mean_pairwise_centroid"] == pytest.approx((2 * D45 + 1.0) / 3)
+    assert out["post.mean_pairwise_centroid"] == pytest.approx((2 * d30 + d60) / 3)
+    assert out["delta.mean_pairwise_centroid"] == pytest.approx(
+        out["post.mean_pairwise_centroid"] - out["pre.mean_pairwise_centroid"]
+    )
+    assert out["post.to_target.b"] == pytest.approx(d60)
+    assert out["post.centroid.a|c"] == pytest.approx(d30)
+    # non-target, non-medoid languages only: pre -> {a}, post -> {b}
+    assert out["pre.mean_to_medoid_nontarget"] == pytest.approx(D45)
+    assert out["post.mean_to_medoid_nontarget"] == pytest.approx(d30)
+    assert "delta.medoid" not in out
+    assert all("." in k for k in out)
+    with pytest.raises(ValueError, match="target"):
+        geometry_summary(pre, post, target="zzz")
+
+
+def test_layers_helpers() -> None:
+    # Layer 0: middle language is "mid"; layer 1: it is "left" (left sits at 45 degrees).
+    layer0 = {"left": _at_angle(0), "right": _at_angle(90), "mid": _at_angle(45)}
+    layer1 = {"left": _at_angle(45), "right": _at_angle(90), "mid": _at_angle(0)}
+    stacked = {lang: np.stack([layer0[lang], layer1[lang]], axis=1) for lang in layer0}
+    assert stacked["left"].shape == (4, 2, 2)
+    np.testing.assert_array_equal(select_layer(stacked, -1)["mid"], layer1["mid"])
+    assert map_layers(medoid, stacked) == {0: "mid", 1: "left"}
+    summaries = map_layers(geometry_summary, stacked, stacked, target="right", layers=[1])
+    assert list(summaries) == [1]
+    flat = flatten_layers(summaries)
+    assert flat["layer1.post.medoid"] == "left"
+    with pytest.raises(ValueError, match="n_layers"):
+        map_layers(medoid, layer0)
