@@ -78,13 +78,19 @@ def test_only_chosen_channels_change_at_the_first_forced_module():
     hp = ex.units.hook_points[first]
     mod = loaded.model.get_submodule(hp.module)
     got = []
-    hk = mod.register_forward_hook(lambda m, a, o: got.append(o.clone()))
     ids = _ids(loaded)
+
+    def record():  # registered after the intervention's hook, so it sees the forced output
+        return mod.register_forward_hook(lambda m, a, o: got.append(o.clone()))
+
     with torch.no_grad():
+        hk = record()
         loaded.model(input_ids=ids)
+        hk.remove()
         with intervene(loaded, ex):
+            hk = record()
             loaded.model(input_ids=ids)
-    hk.remove()
+            hk.remove()
     changed = (got[0] != got[1]).any(dim=(0, 1)).nonzero().flatten().tolist()
     assert set(changed) <= set(ch[hp_idx == first].tolist())
     assert changed  # the forced values differ from the natural ones
@@ -95,9 +101,9 @@ def test_generation_with_kv_cache_forces_every_new_token(arch):
     loaded = tiny_model(arch)
     ex = _experts(loaded, k=4)
     ids = _ids(loaded)
-    seen, handles = _capture(loaded.model, ex)
     new_tokens = 5
     with intervene(loaded, ex), torch.no_grad():
+        seen, handles = _capture(loaded.model, ex)  # after the intervention: sees forced values
         out = loaded.model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
@@ -129,8 +135,8 @@ def test_last_position_mode():
     loaded = tiny_model("opt")  # flattened (B*T, C) MLP activations
     ex = _experts(loaded, k=4)
     ids = _ids(loaded)
-    seen, handles = _capture(loaded.model, ex)
     with intervene(loaded, ex, positions="last"), torch.no_grad():
+        seen, handles = _capture(loaded.model, ex)
         loaded.model(input_ids=ids)
     for x in handles:
         x.remove()
@@ -152,8 +158,8 @@ def test_value_modes_scale_and_aura():
 
     def run(**opts):
         got = []
-        hk = mod.register_forward_hook(lambda m, a, o: got.append(o[0, :, ch[0]].clone()))
         with torch.no_grad(), intervene(loaded, ex, **opts):
+            hk = mod.register_forward_hook(lambda m, a, o: got.append(o[0, :, ch[0]].clone()))
             loaded.model(input_ids=ids)
         hk.remove()
         return got[0]
@@ -173,8 +179,8 @@ def test_value_modes_scale_and_aura():
 def test_mlp_act_forcing():
     loaded = tiny_model("qwen3")
     ex = _experts(loaded, k=5, units="mlp-act")
-    seen, handles = _capture(loaded.model, ex)
     with torch.no_grad(), intervene(loaded, ex):
+        seen, handles = _capture(loaded.model, ex)
         loaded.model(input_ids=_ids(loaded))
     for x in handles:
         x.remove()

@@ -139,3 +139,36 @@ def encode(
         cache_dir, "embeddings", key, (len(sentences), len(layers), d), fill, meta
     )
     return Embeddings(values, layers, meta)
+
+
+class LangsteerEncoder:
+    """An MTEB / sentence-transformers style encoder over one layer of a (possibly intervened)
+    model: ``encode(sentences) -> (n, d)``. Attach the intervention before calling ``encode``
+    and pass it here so it enters the cache key."""
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        layer: int = -1,
+        intervention: Intervention | None = None,
+        **options,
+    ) -> None:
+        self.loaded, self.layer, self.intervention, self.options = (
+            loaded,
+            layer,
+            intervention,
+            options,
+        )
+
+    def encode(self, sentences: Sequence[str], **kwargs) -> np.ndarray:
+        n_hidden = self.loaded.signature()["num_hidden_layers"] + 1
+        layer = self.layer % n_hidden
+        emb = encode(
+            self.loaded,
+            list(sentences),
+            layers=[layer],
+            intervention=self.intervention,
+            **{"progress": False, **self.options, **kwargs},
+        )
+        return emb.layer(layer)

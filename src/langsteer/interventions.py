@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from langsteer.experts import ExpertSet
-from langsteer.models import LoadedModel, base_model
+from langsteer.models import LoadedModel
 
 VALUE_MODES = ("mean", "median", "zero")
 MODES = ("set", "aura")
@@ -144,21 +144,16 @@ class Intervention:
             target[..., idx] = vals
         return x
 
-    def _remember_shape(self, module, args, kwargs) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is None:
-            ids = kwargs["inputs_embeds"][..., 0]
-        self._input_shape = tuple(ids.shape[:2])
+    def _remember_shape(self, module, args) -> None:
+        self._input_shape = tuple(args[0].shape[:2])
 
     def attach(self) -> Intervention:
         if self._handles:
             return self
         if self.options["positions"] == "last":
-            # on the decoder stack, which every forward (generate, embeddings) goes through
-            decoder = base_model(self.model)
-            self._handles.append(
-                decoder.register_forward_pre_hook(self._remember_shape, with_kwargs=True)
-            )
+            # (batch, time) of the current call, from the token embedding every forward uses
+            embed = self.model.get_input_embeddings()
+            self._handles.append(embed.register_forward_pre_hook(self._remember_shape))
         for site in self.sites:
             module = self.model.get_submodule(site.module)
             if site.side == "out":

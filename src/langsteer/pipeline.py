@@ -33,7 +33,7 @@ from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
 from langsteer.experts import ExpertSet, versions
 from langsteer.finding import find_experts, probing_set
 from langsteer.interventions import intervene
-from langsteer.io import atomic_write_json
+from langsteer.io import atomic_write_json, strict_json
 from langsteer.languages import normalize_language
 from langsteer.models import LoadedModel, load_model
 
@@ -115,6 +115,22 @@ def paraphrase_pairs(config: StudyConfig, eval_ids: list[str]) -> ParaphrasePair
 
 def by_language(values: np.ndarray, lang_of: np.ndarray, languages: list[str]) -> dict:
     return {lang: np.asarray(values[lang_of == j]) for j, lang in enumerate(languages)}
+
+
+def pca_2d(space: dict[str, np.ndarray], n_per_language: int = 60, seed: int = 0) -> dict:
+    """2-D PCA coordinates of one space (its own axes), a few sentences per language."""
+    rng = np.random.default_rng(seed)
+    n = next(iter(space.values())).shape[0]
+    rows = np.sort(rng.choice(n, size=min(n, n_per_language), replace=False))
+    x = np.concatenate([space[lang][rows] for lang in space]).astype(np.float64)
+    x -= x.mean(0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    coords = x @ vt[:2].T
+    explained = (s[:2] ** 2 / max((s**2).sum(), 1e-30)).tolist()
+    out, m = {}, len(rows)
+    for j, lang in enumerate(space):
+        out[lang] = np.round(coords[j * m : (j + 1) * m], 5).tolist()
+    return {"method": "pca", "explained_variance": explained, "points": out}
 
 
 def nested(table: dict[tuple[str, str], float]) -> dict[str, dict[str, float]]:
@@ -201,6 +217,9 @@ class Study:
             out["paraphrase"] = ev.evaluate((q0, c0), (q1, c1))
         if a.correlation:
             out["correlation"] = self._correlation(target, acc_pre, acc_post, pre_l, post_l)
+        if a.projection:
+            seed = self.config.run.seed
+            out["projection"] = {"pre": pca_2d(pre_l, seed=seed), "post": pca_2d(post_l, seed=seed)}
         return out
 
     def _correlation(self, target, acc_pre, acc_post, pre_l, post_l) -> dict[str, Any]:
@@ -264,7 +283,8 @@ class Study:
         results["baseline"] = {"retrieval_per_layer_mean_pre": self._per_layer_mean(pre)}
         results.update(self._provenance(corpora, responses))
         results["timings"] = dict(t.seconds)
-        atomic_write_json(self.out / "results.json", results)
+        results = strict_json(results)
+        atomic_write_json(self.out / "results.json", results, allow_nan=False)
         self.pre_space = pre
         return results
 

@@ -29,7 +29,7 @@ from langsteer.evaluation.geometry import (
     pair_value,
     parallel_distances,
 )
-from langsteer.metrics.retrieval import retrieval_top1
+from langsteer.metrics.retrieval import pairwise_top1, retrieval_top1
 
 Metrics = dict[str, Any]
 Direction = Literal["forward", "both", "strict-both"]
@@ -92,9 +92,29 @@ class _Retrieval:
             margin_k=self.margin_k,
             **self._extra,
         )
+        self._record(res)
+        return float(res.accuracy)
+
+    def table(
+        self, space: Embeddings, pairs: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], float]:
+        """All ordered pairs; one similarity pass serves both (a, b) and (b, a)."""
+        results = pairwise_top1(
+            space,
+            pairs,
+            return_correct=True,
+            direction=self.direction,
+            scoring=self.scoring,
+            margin_k=self.margin_k,
+            **self._extra,
+        )
+        for res in results.values():
+            self._record(res)
+        return {p: float(res.accuracy) for p, res in results.items()}
+
+    def _record(self, res: Any) -> None:
         if self._reported is None:
             self._reported = dict(getattr(res, "variant", {}) or {})
-        return float(res.accuracy)
 
     def variant(self, centering: str = "none") -> dict[str, Any]:
         """Our settings, overlaid with what retrieval_top1 itself reported (it knows best)."""
@@ -166,10 +186,7 @@ class BitextRetrievalEvaluator(Evaluator):
             raise ValueError(f"query languages missing from the embeddings: {missing}")
         used = list(dict.fromkeys([*langs, *queries]))  # deterministic order for global means
         space = center({lang: emb[lang] for lang in used}, centering, means)
-        return {
-            (q, c): self._retrieval.top1(space[q], space[c])
-            for q, c in _ordered_pairs(queries, langs)
-        }
+        return self._retrieval.table(space, _ordered_pairs(queries, langs))
 
     def _table_metrics(self, acc: Mapping[tuple[str, str], float]) -> dict[str, float]:
         out = {f"top1.{_pair_label(q, c)}": v for (q, c), v in acc.items()}

@@ -7,10 +7,18 @@ ties), and ties are always strict: a query is right only if its gold candidate s
 higher than every other candidate, so degenerate (collapsed, duplicated) embeddings never earn
 accuracy from tie-breaking order.
 
-Similarities are cosines of float32 rows, computed chunk by chunk over queries, so memory is
-O(chunk * n), never n x n. One pass yields both directions: the row maximum gives the forward
-answer, a running column maximum the backward one (the diagonal, i.e. the gold pair, is masked).
-A row with zero norm has no cosine: it raises a ValueError (drop it, e.g. an empty sentence).
+Ties need care: a matrix product does not sum every entry in the same order (edge tiles), so
+two IDENTICAL candidates can get float32 cosines one ulp apart and a "strict" rule would then
+reward or punish them at random. So cosines are computed in float64, where the rounding of a
+d-dimensional dot product of unit vectors is at most d * 2^-53 (~1e-12), and a candidate counts
+as tied when it is within ``tie_tol`` = 4 * d * 2^-53 of the gold (recorded in the variant; for
+the margin score it is scaled by the score over the smallest denominator). Anything closer than
+that is not resolvable from float32 embeddings anyway.
+
+Memory is O(chunk * n), never n x n: chunks of queries against all candidates. One pass yields
+both directions: the row maximum gives the forward answer, a running column maximum the backward
+one (the gold pair on the diagonal is masked). A row with zero norm has no cosine: it raises a
+ValueError (drop it, e.g. an empty sentence).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ DIRECTIONS = ("forward", "both", "strict-both")
 SCORINGS = ("cosine", "margin")
 TIES = "strict"
 _CHUNK_BYTES = 256 * 2**20  # similarity chunk plus its temporaries
+_DTYPE = torch.float64
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +94,7 @@ def retrieval_top1(
     c = _normalised(candidates, "candidates", dev)
     _check_pair(q, c, "queries", "candidates")
     fwd, bwd = _scan(q, c, scoring, margin_k, chunk_size, backward=direction != "forward")
-    return _result(fwd, bwd, direction, scoring, margin_k)
+    return _result(fwd, bwd, direction, scoring, margin_k, q.shape[1])
 
 
 def pairwise_top1(
@@ -127,7 +136,7 @@ def pairwise_top1(
             done[(a, b)] = (fwd, bwd)
             if bwd is not None:
                 done[(b, a)] = (bwd, fwd)
-        res = _result(*done[(a, b)], direction, scoring, margin_k)
+        res = _result(*done[(a, b)], direction, scoring, margin_k, normed[a].shape[1])
         out[(a, b)] = res if return_correct else res.accuracy
     return out
 
@@ -143,13 +152,17 @@ def _scan(
     """Strict top-1 correctness per item, forward and (if asked) backward, chunked over queries."""
     n = q.shape[0]
     if chunk_size is None:
-        chunk_size = max(1, _CHUNK_BYTES // (3 * 4 * n))
+        chunk_size = max(1, _CHUNK_BYTES // (3 * 8 * n))
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     chunk_size = int(chunk_size)
     knn_q = knn_c = None
     if scoring == "margin":
         knn_q, knn_c = _knn_means(q, c, margin_k, chunk_size)
+    tol = _tie_tol(q.shape[1])
+    rel = 0.0
+    if knn_q is not None:  # margin = cos / den: its rounding grows with the score and 1 / den
+        tol = rel = tol * 2 / float(knn_q.min() + knn_c.min())
     fwd = torch.empty(n, dtype=torch.bool, device=q.device)
     gold_all = torch.empty(n, dtype=q.dtype, device=q.device)
     col_max = torch.full((n,), -torch.inf, dtype=q.dtype, device=q.device)
@@ -161,12 +174,18 @@ def _scan(
         rows = torch.arange(q1 - q0, device=q.device)
         gold = s[rows, rows + q0].clone()
         s[rows, rows + q0] = -torch.inf  # compare the gold against every OTHER candidate
-        fwd[q0:q1] = gold > s.max(dim=1).values  # strict: a tie is an error
+        # strict: a tie (within rounding) is an error
+        fwd[q0:q1] = gold > s.max(dim=1).values + (tol + rel * gold.abs())
         if backward:
             gold_all[q0:q1] = gold
             torch.maximum(col_max, s.max(dim=0).values, out=col_max)
-    bwd = gold_all > col_max if backward else None
+    bwd = gold_all > col_max + (tol + rel * gold_all.abs()) if backward else None
     return fwd, bwd
+
+
+def _tie_tol(dim: int) -> float:
+    """Scores closer than this to the gold tie with it: 4x the float64 rounding bound."""
+    return 4.0 * dim * 2.0**-53
 
 
 def _knn_means(
@@ -195,7 +214,12 @@ def _knn_means(
 
 
 def _result(
-    fwd: torch.Tensor, bwd: torch.Tensor | None, direction: str, scoring: str, margin_k: int
+    fwd: torch.Tensor,
+    bwd: torch.Tensor | None,
+    direction: str,
+    scoring: str,
+    margin_k: int,
+    dim: int,
 ) -> RetrievalResult:
     f = fwd.cpu().numpy()
     if direction == "forward":
@@ -211,6 +235,7 @@ def _result(
     if scoring == "margin":
         variant["margin_k"] = margin_k
     variant["ties"] = TIES
+    variant["tie_tol"] = _tie_tol(dim)
     return RetrievalResult(accuracy=acc, correct=correct, n=len(f), variant=variant)
 
 
@@ -230,17 +255,18 @@ def _resolve_device(x: Any, device: Any) -> torch.device:
 
 
 def _normalised(x: Any, name: str, device: torch.device) -> torch.Tensor:
-    """Rows scaled to unit norm, float32 on ``device``; clear errors for what has no cosine."""
+    """Rows scaled to unit norm, float64 on ``device``; clear errors for what has no cosine."""
     if isinstance(x, torch.Tensor):
         t = x.detach()
     else:
-        arr = np.asarray(x, dtype=np.float32)
+        arr = np.asarray(x)
+        arr = arr if arr.dtype.kind == "f" else arr.astype(np.float64)
         t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_sentences, dim), got shape {tuple(t.shape)}")
     if t.shape[0] == 0 or t.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {tuple(t.shape)})")
-    t = t.to(device=device, dtype=torch.float32)
+    t = t.to(device=device, dtype=_DTYPE)
     bad = (~torch.isfinite(t)).any(dim=1).nonzero().flatten().tolist()
     if bad:
         raise ValueError(

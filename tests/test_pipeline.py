@@ -1,0 +1,91 @@
+"""The whole study on a tiny random model and a tiny parallel corpus made here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from langsteer.config import StudyConfig, config_from_dict
+from langsteer.models import tiny_model
+from langsteer.pipeline import run_study
+
+LANGS = {"eng": "abcdefgh", "deu": "ijklmnop", "fra": "qrstuvwx"}
+
+
+def make_parallel_dir(root, n=40, seed=0):
+    """Word-for-word 'translations': each language spells the same word ids with its letters."""
+    rng = np.random.default_rng(seed)
+    vocab = {lang: ["".join(rng.choice(list(chars), size=4)) for _ in range(30)]
+             for lang, chars in LANGS.items()}
+    sentences = [rng.integers(0, 30, size=rng.integers(3, 8)) for _ in range(n)]
+    root.mkdir(parents=True, exist_ok=True)
+    for lang in LANGS:
+        lines = [" ".join(vocab[lang][w] for w in s) for s in sentences]
+        (root / f"{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def study(tmp_path):
+    model_dir = tmp_path / "model"
+    tiny = tiny_model("llama")
+    tiny.model.save_pretrained(model_dir)
+    tiny.tokenizer.save_pretrained(model_dir)
+    corpus = make_parallel_dir(tmp_path / "corpus")
+    cfg = config_from_dict({
+        "model": {"id": str(model_dir)},
+        "corpus": {"source": str(corpus), "n_expert": 20, "n_eval": 15},
+        "experts": {"targets": ["eng", "deu"], "k": 8},
+        "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 200},
+        "analyses": {"paraphrase": False},
+        "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 4},
+    })
+    return cfg, tmp_path / "out"
+
+
+def test_full_study(study):
+    cfg, out = study
+    res = run_study(cfg, out)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["targets"].keys() == {"eng_Latn", "deu_Latn"}
+    t = saved["targets"]["eng_Latn"]
+    pre, post = t["retrieval"]["pre"], t["retrieval"]["post"]
+    assert set(pre) == {"eng_Latn", "deu_Latn", "fra_Latn"}
+    assert set(pre["eng_Latn"]) == {"deu_Latn", "fra_Latn"}
+    assert all(0.0 <= v <= 1.0 for q in post.values() for v in q.values())
+    assert t["experts"]["k"] == 8 and (out / "experts" / "eng_Latn.safetensors").exists()
+    assert "geometry.pre.mean_pairwise_centroid" in t["geometry"]
+    assert "retrieval" in t["random_control"]
+    assert t["random_control"]["retrieval"]["pre"] == pre  # same un-intervened space
+    assert saved["config"]["experts"]["k"] == 8
+    assert saved["corpora"]["eval"]["content_hash"] != saved["corpora"]["experts"]["content_hash"]
+    assert {"load_model", "experts", "embeddings_pre", "embeddings_post"} <= set(saved["timings"])
+    assert res["targets"]["eng_Latn"]["retrieval"]["post"] == post
+
+
+def test_rerun_reuses_the_cache(study):
+    cfg, out = study
+    first = run_study(cfg, out)
+    second = run_study(cfg, out)
+    assert second["responses"]["cache"]["hit"] is True
+    assert json.dumps(first["targets"]) == json.dumps(second["targets"])
+
+
+def test_config_rejects_unknown_keys_and_bad_values():
+    from langsteer.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown key experts.kk"):
+        config_from_dict({"experts": {"kk": 3}})
+    with pytest.raises(ConfigError, match="unknown section"):
+        config_from_dict({"expert": {"k": 3}})
+    with pytest.raises(ConfigError, match="integer"):
+        config_from_dict({"experts": {"k": "many"}})
+    with pytest.raises(ConfigError, match="not one of"):
+        config_from_dict({"experts": {"pooling": "median"}})
+    with pytest.raises(ConfigError, match="at least 1"):
+        config_from_dict({"corpus": {"n_eval": 0}})
+    with pytest.raises(ConfigError, match="true or false"):
+        config_from_dict({"analyses": {"geometry": "yes"}})
+    assert config_from_dict({}).to_dict() == StudyConfig().to_dict()
