@@ -106,8 +106,8 @@ def test_memmap_input(tmp_path, rng):
 def test_chunk_boundaries(rng, chunk):
     x = np.round(rng.standard_normal((90, 30)), 1).astype(np.float32)
     lab = labels_for(90, 0.3, 9)
-    check(x, lab, chunk_size=chunk)
     check(x, lab, chunk_size=chunk, num_threads=1)
+    check(x, lab, chunk_size=chunk, num_threads=2)  # chunks on a thread pool
 
 
 def test_single_metric_wrappers(rng):
@@ -117,6 +117,7 @@ def test_single_metric_wrappers(rng):
     np.testing.assert_allclose(auroc(x, lab), ref_au, atol=1e-9)
     np.testing.assert_allclose(average_precision(x, lab), ref_ap, atol=1e-9)
     assert set(expertise_scores(x, lab, metrics=("ap",))) == {"ap"}
+    np.testing.assert_allclose(auroc(torch.from_numpy(x), torch.from_numpy(lab)), ref_au)
 
 
 def test_torch_kernel_matches_sklearn(rng):

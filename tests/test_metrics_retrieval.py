@@ -183,6 +183,10 @@ def test_pairwise_all_ordered_pairs():
     assert np.array_equal(detailed[("xx", "en")].correct, ref.correct)
     sb = pairwise_top1(emb, direction="strict-both", scoring="margin")
     assert sb[("en", "xx")] == sb[("xx", "en")]
+    margin = pairwise_top1(emb, scoring="margin", return_correct=True)  # (b, a) from (a, b)'s pass
+    for (a, b), res in margin.items():
+        direct = retrieval_top1(emb[a], emb[b], scoring="margin")
+        assert np.array_equal(res.correct, direct.correct), (a, b)
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,91 @@ def cmd_experts(args) -> int:
     return 0
 
 
+def _finish_study(results: dict, out: Path, metrics_name: str = "results.json") -> None:
+    from langsteer.report.build import write_report
+    from langsteer.report.text import study_summary_table
+
+    written = write_report(results, out)
+    print(study_summary_table(results))
+    print(f"wrote {out / metrics_name}, " + ", ".join(str(p) for p in written.values()))
+
+
+def cmd_run(args) -> int:
+    from langsteer.config import apply_overrides, load_config
+    from langsteer.pipeline import run_study
+
+    config = apply_overrides(load_config(args.study), args.set or [])
+    results = run_study(config, args.out)
+    _finish_study(results, Path(args.out))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from langsteer.config import DEMO_STUDY, apply_overrides, load_config
+    from langsteer.pipeline import run_study
+
+    config = apply_overrides(load_config(DEMO_STUDY), args.set or [])
+    if args.cache_dir:
+        config.run.cache_dir = args.cache_dir
+    print(f"langsteer demo: study {DEMO_STUDY} (override keys with --set section.key=value)")
+    results = run_study(config, args.out)
+    _finish_study(results, Path(args.out))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from langsteer.config import config_from_dict
+    from langsteer.experts import ExpertSet
+    from langsteer.pipeline import run_study
+
+    targets = [ExpertSet.load(f).target for f in args.experts] or args.languages[:1]
+    config = config_from_dict(
+        {
+            "model": {
+                "id": args.model,
+                "gguf_file": args.gguf_file,
+                "revision": args.revision,
+                "device": args.device,
+                "dtype": args.dtype,
+                "device_map": args.device_map,
+            },
+            "corpus": {
+                "source": args.corpus,
+                "split": args.split,
+                "n_expert": 0,
+                "n_eval": args.n_sentences,
+                "seed": args.seed,
+            },
+            "experts": {"targets": targets},
+            "intervention": {"value": _number_or_name(args.value), "mode": args.mode},
+            "evaluation": {
+                "languages": args.languages,
+                "layer": args.layer,
+                "direction": args.direction,
+                "scoring": args.scoring,
+                "paraphrase": [],
+            },
+            "analyses": {"random_control": args.random_control, "paraphrase": False},
+            "run": {"cache_dir": args.cache_dir, "batch_size": args.batch_size,
+                    "max_length": args.max_length},
+        }
+    )
+    out = Path(args.out)
+    results = run_study(
+        config, out, expert_files=args.experts, allow_other_model=args.allow_other_model
+    )
+    (out / "results.json").replace(out / "metrics.json")
+    _finish_study(results, out, "metrics.json")
+    return 0
+
+
+def _number_or_name(value: str):
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="langsteer",
@@ -116,6 +201,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--out", required=True, help="expert file (.safetensors)")
     p.set_defaults(func=cmd_experts)
+
+    p = sub.add_parser("run", help="run a whole study described by a TOML file")
+    p.add_argument("study", help="study file (see docs/config.md)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one config value (TOML syntax), repeatable")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="the packaged study on Gemma-3-270M and Bible verses")
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--cache-dir", default=None)
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one config value (TOML syntax), repeatable")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("evaluate", help="embedding geometry and retrieval, with or without experts")
+    _model_args(p)
+    p.add_argument("--experts", nargs="*", default=[], help="expert file(s) to apply")
+    p.add_argument("--allow-other-model", action="store_true",
+                   help="apply expert files made for another model id of the same architecture")
+    p.add_argument("--corpus", required=True, help="as for `langsteer experts`")
+    p.add_argument("--split", default=None)
+    p.add_argument("--languages", nargs="+", required=True)
+    p.add_argument("--n-sentences", type=int, default=200, help="seeded subset per language")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layer", type=int, default=-1, help="hidden-state index of the headline")
+    p.add_argument("--direction", default="forward", choices=["forward", "both", "strict-both"])
+    p.add_argument("--scoring", default="cosine", choices=["cosine", "margin"])
+    p.add_argument("--value", default="mean", help="mean, median, zero or a number")
+    p.add_argument("--mode", default="set", choices=["set", "aura"])
+    p.add_argument("--random-control", action="store_true")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

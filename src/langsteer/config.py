@@ -19,6 +19,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+DEMO_STUDY = Path(__file__).parent / "data" / "demo.toml"
+
+
 class ConfigError(ValueError):
     """A study file with an unknown key or a bad value."""
 
@@ -40,7 +43,7 @@ class CorpusConfig:
     split: str | None = None  # FLORES split for evaluation (e.g. "devtest")
     expert_source: str | None = None  # separate corpus for experts (default: `source`)
     expert_split: str | None = None  # e.g. FLORES "dev"
-    n_expert: int = 400  # sentences per language for finding experts
+    n_expert: int = 400  # sentences per language for finding experts (0: experts given)
     n_eval: int = 100  # sentences per language for evaluation (disjoint from n_expert)
     seed: int = 0  # seeds the split
 
@@ -124,7 +127,7 @@ _CHOICES = {
     ("evaluation", "direction"): ("forward", "both", "strict-both"),
     ("evaluation", "scoring"): ("cosine", "margin"),
 }
-_POSITIVE = {("corpus", "n_expert"), ("corpus", "n_eval"), ("run", "batch_size"),
+_POSITIVE = {("corpus", "n_eval"), ("run", "batch_size"),
              ("run", "max_length"), ("evaluation", "n_boot")}
 
 
@@ -183,8 +186,13 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
             if (name, key) in _POSITIVE and value < 1:
                 raise ConfigError(f"{name}.{key} must be at least 1, got {value}")
             setattr(section, key, value)
-    if study.experts.k < 0 or study.experts.bottom_k < 0:
-        raise ConfigError("experts.k and experts.bottom_k must be >= 0")
+    for where, value in (
+        ("experts.k", study.experts.k),
+        ("experts.bottom_k", study.experts.bottom_k),
+        ("corpus.n_expert", study.corpus.n_expert),
+    ):
+        if value < 0:
+            raise ConfigError(f"{where} must be >= 0, got {value}")
     if not study.experts.targets:
         raise ConfigError("experts.targets is empty: name at least one target language")
     if isinstance(study.intervention.value, str) and study.intervention.value not in (
@@ -207,3 +215,19 @@ def load_config(path: str | Path) -> StudyConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     return config_from_dict(data)
+
+
+def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
+    """Apply ``section.key=value`` strings (value in TOML syntax, bare words allowed)."""
+    data = config.to_dict()
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        path, raw = item.split("=", 1)
+        section, key = path.strip().split(".", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word such as cpu or bfloat16
+        data.setdefault(section, {})[key] = value
+    return config_from_dict(data) if overrides else config

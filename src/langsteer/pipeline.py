@@ -89,11 +89,17 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
     everything = _unique([*langs["probed"], *langs["evaluation"]])
     if c.expert_source is None:
         corpus = load_corpus(c.source, split=c.split, languages=everything, **kw)
-        parts = split(corpus, {"experts": c.n_expert, "eval": c.n_eval}, seed=c.seed)
-        return {
-            "experts": parts["experts"].subset(languages=langs["probed"]),
-            "eval": parts["eval"].subset(languages=langs["evaluation"]),
-        }
+        if c.n_expert + c.n_eval > len(corpus):
+            raise ValueError(
+                f"corpus.n_expert ({c.n_expert}) + corpus.n_eval ({c.n_eval}) exceed the "
+                f"{len(corpus)} aligned sentences of {c.source!r}; lower them"
+            )
+        sizes = {"experts": c.n_expert, "eval": c.n_eval} if c.n_expert else {"eval": c.n_eval}
+        parts = split(corpus, sizes, seed=c.seed)
+        out = {"eval": parts["eval"].subset(languages=langs["evaluation"])}
+        if c.n_expert:
+            out["experts"] = parts["experts"].subset(languages=langs["probed"])
+        return out
     probe = load_corpus(c.expert_source, split=c.expert_split, languages=langs["probed"])
     evals = load_corpus(c.source, split=c.split, languages=langs["evaluation"], **kw)
     out = {}
@@ -144,11 +150,20 @@ def nested(table: dict[tuple[str, str], float]) -> dict[str, dict[str, float]]:
 class Study:
     """Runs one configured study; ``run()`` returns the results dict it also writes."""
 
-    def __init__(self, config: StudyConfig, out_dir: str | Path) -> None:
+    def __init__(
+        self,
+        config: StudyConfig,
+        out_dir: str | Path,
+        *,
+        expert_files: list[str | Path] | None = None,
+        allow_other_model: bool = False,
+    ) -> None:
         self.config = config
         self.out = Path(out_dir)
         self.timer = Timer()
         self.cache = cache_root(config.run.cache_dir)
+        self.expert_files = expert_files
+        self.allow_other_model = allow_other_model
 
     def _encode(self, sentences: list[str], intervention=None) -> np.ndarray:
         e, r = self.config.evaluation, self.config.run
@@ -256,37 +271,62 @@ class Study:
                 corpora["eval"], self.langs["evaluation"]
             )
             self.pairs = paraphrase_pairs(cfg, corpora["eval"].ids)
-        x, r = cfg.experts, cfg.run
         with t("experts"):
-            experts, responses = find_experts(
-                self.loaded,
-                corpora["experts"],
-                self.langs["targets"],
-                negatives=self.langs["negatives"],
-                units=x.units,
-                pooling=x.pooling,
-                score=x.score,
-                k=x.k,
-                bottom_k=x.bottom_k,
-                skip_bos=x.skip_bos,
-                batch_size=r.batch_size,
-                max_length=r.max_length,
-                cache_dir=self.cache,
-                progress=r.progress,
-            )
-            files = self._save_experts(experts)
+            if self.expert_files is None:
+                experts, responses = self._find(corpora["experts"])
+                files = self._save_experts(experts)
+            else:
+                experts, responses = self._load_experts(), None
+                files = {lang: str(ex.meta.get("path")) for lang, ex in experts.items()}
         with t("embeddings_pre"):
             pre = self._space()
         results: dict[str, Any] = {"targets": {}}
         for target, ex in experts.items():
             results["targets"][target] = self._target(target, ex, pre, files[target])
-        results["baseline"] = {"retrieval_per_layer_mean_pre": self._per_layer_mean(pre)}
+        results["baseline"] = {
+            "retrieval_pre": nested(self._retrieval(pre)),
+            "retrieval_per_layer_mean_pre": self._per_layer_mean(pre),
+        }
         results.update(self._provenance(corpora, responses))
         results["timings"] = dict(t.seconds)
         results = strict_json(results)
         atomic_write_json(self.out / "results.json", results, allow_nan=False)
         self.pre_space = pre
         return results
+
+    def _find(self, corpus: Corpus):
+        x, r = self.config.experts, self.config.run
+        return find_experts(
+            self.loaded,
+            corpus,
+            self.langs["targets"],
+            negatives=self.langs["negatives"],
+            units=x.units,
+            pooling=x.pooling,
+            score=x.score,
+            k=x.k,
+            bottom_k=x.bottom_k,
+            skip_bos=x.skip_bos,
+            batch_size=r.batch_size,
+            max_length=r.max_length,
+            cache_dir=self.cache,
+            progress=r.progress,
+        )
+
+    def _load_experts(self) -> dict[str, ExpertSet]:
+        """Expert files given by the user: checked against the model, targets from the files."""
+        experts = {}
+        for path in self.expert_files:
+            ex = ExpertSet.load(path)
+            ex.check_compatible(self.loaded, allow_other_model=self.allow_other_model)
+            if ex.target not in self.langs["evaluation"]:
+                raise ValueError(
+                    f"expert file {path} targets {ex.target}, which is not among the evaluation "
+                    f"languages {self.langs['evaluation']}; add it to --languages"
+                )
+            ex.meta["path"] = str(path)
+            experts[ex.target] = ex
+        return experts
 
     def _save_experts(self, experts: dict[str, ExpertSet]) -> dict[str, str]:
         folder = self.out / "experts"
@@ -320,12 +360,15 @@ class Study:
             "model": self.loaded.describe(),
             "corpora": {name: c.describe() for name, c in corpora.items()},
             "paraphrase_pairs": self.pairs.describe() if self.pairs is not None else None,
-            "responses": {k: v for k, v in responses.meta.items() if k != "model"},
+            "responses": (
+                {k: v for k, v in responses.meta.items() if k != "model"} if responses else None
+            ),
             "versions": versions(),
             "machine": {"platform": platform.platform(), "processor": platform.machine()},
             "langsteer": __version__,
         }
 
 
-def run_study(config: StudyConfig, out_dir: str | Path) -> dict[str, Any]:
-    return Study(config, out_dir).run()
+def run_study(config: StudyConfig, out_dir: str | Path, **options) -> dict[str, Any]:
+    """Run a study and write ``results.json`` (the report is written by the caller)."""
+    return Study(config, out_dir, **options).run()

@@ -37,3 +37,31 @@ def expert_summary_table(experts: ExpertSet, responses_meta: dict | None = None)
         for kind, c in sorted(s["by_kind"].items(), key=lambda kv: -kv[1]):
             lines.append(f"  {kind:<14} {c:>6} {bar(c, largest)}")
     return "\n".join(lines)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def study_summary_table(results: dict) -> str:
+    """The end-of-run table: per target, retrieval and distances pre -> post (random)."""
+    head = (
+        f"{'target':<10} {'k':>5}  {'top-1 pre':>9} {'post':>6} {'random':>7}  "
+        f"{'dist pre':>8} {'post':>6} {'random':>7}  {'para mixed':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for lang, t in results.get("targets", {}).items():
+        r = t["retrieval"]
+        g = t.get("geometry", {})
+        rc = t.get("random_control", {})
+        lines.append(
+            f"{lang:<10} {t['experts']['k']:>5}  {_fmt(r['mean_pre']):>9} "
+            f"{_fmt(r['mean_post']):>6} {_fmt(rc.get('retrieval', {}).get('mean_post')):>7}  "
+            f"{_fmt(g.get('geometry.pre.mean_pairwise_centroid')):>8} "
+            f"{_fmt(g.get('geometry.post.mean_pairwise_centroid')):>6} "
+            f"{_fmt(rc.get('geometry', {}).get('geometry.post.mean_pairwise_centroid')):>7}  "
+            f"{_fmt(t.get('paraphrase', {}).get('paraphrase.mixed')):>10}"
+        )
+    lines.append("top-1: mean over ordered language pairs (query -> candidate, cosine, ties wrong);")
+    lines.append("dist: mean cosine distance between language centroids; random: random units")
+    return "\n".join(lines)
