@@ -22,7 +22,11 @@ def test_batched_equals_one_by_one(arch, side, pooling):
     one = encode(loaded, SENTENCES, batch_size=1, pooling=pooling, progress=False).values
     many = encode(loaded, SENTENCES, batch_size=4, pooling=pooling, progress=False).values
     np.testing.assert_allclose(many, one, rtol=1e-5, atol=1e-5)
-    assert one.shape == (len(SENTENCES), loaded.signature()["num_hidden_layers"] + 1, 32 if arch != "bloom" else 16)
+    assert one.shape == (
+        len(SENTENCES),
+        loaded.signature()["num_hidden_layers"] + 1,
+        32 if arch != "bloom" else 16,
+    )
 
 
 def test_mean_pooling_matches_hidden_states():

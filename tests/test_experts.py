@@ -75,7 +75,7 @@ def _fitted(k=4, score="auroc", bottom_k=0):
 
 
 def test_finder_statistics_and_ranking():
-    loaded, experts, responses = _fitted(k=6, bottom_k=2)
+    _loaded, experts, responses = _fitted(k=6, bottom_k=2)
     ex = experts["eng_Latn"]
     v = np.asarray(responses.values)
     labels = np.arange(v.shape[0]) < 24
@@ -105,7 +105,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_expert_file_refuses_other_models(tmp_path):
-    loaded, experts, _ = _fitted()
+    _loaded, experts, _ = _fitted()
     path = experts["eng_Latn"].save(tmp_path / "eng.safetensors")
     back = ExpertSet.load(path)
     with pytest.raises(ExpertFileMismatchError, match="model_type"):
@@ -132,7 +132,7 @@ def test_bad_inputs():
     labels = np.arange(20) < 10
     with pytest.raises(ValueError, match="exceeds"):
         ExpertFinder(k=11).fit(x, labels)
-    with pytest.raises(ValueError, match="positive|negative|class"):
+    with pytest.raises(ValueError, match=r"positive|negative|class"):
         ExpertFinder(k=2).fit(x, np.ones(20, bool))
     with pytest.raises(ValueError, match="one entry per sentence"):
         ExpertFinder(k=2).fit(x, labels[:5])

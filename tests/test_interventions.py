@@ -64,7 +64,7 @@ def test_forcing_and_exact_restoration(arch):
     assert not torch.equal(before, during)
     values = ex.values("mean")
     hp_idx, ch = ex.units.locate(ex.indices)
-    for j, (h_i, c) in enumerate(zip(hp_idx, ch)):
+    for j, (h_i, c) in enumerate(zip(hp_idx, ch, strict=False)):
         t = seen[ex.units.hook_points[int(h_i)].name][0]
         t = t.reshape(-1, t.shape[-1])
         assert torch.all(t[:, c] == torch.tensor(values[j], dtype=t.dtype))
@@ -124,7 +124,7 @@ def test_generation_with_kv_cache_forces_every_new_token(arch):
     assert positions == [ids.shape[1]] + [1] * (new_tokens - 1)
     values = ex.values("mean")
     hp_idx, ch = ex.units.locate(ex.indices)
-    for j, (h_i, c) in enumerate(zip(hp_idx, ch)):
+    for j, (h_i, c) in enumerate(zip(hp_idx, ch, strict=False)):
         if ex.units.hook_points[int(h_i)].name != name:
             continue
         for t in calls:
@@ -185,7 +185,7 @@ def test_mlp_act_forcing():
     for x in handles:
         x.remove()
     hp_idx, ch = ex.units.locate(ex.indices)
-    for j, (h_i, c) in enumerate(zip(hp_idx, ch)):
+    for j, (h_i, c) in enumerate(zip(hp_idx, ch, strict=False)):
         t = seen[ex.units.hook_points[int(h_i)].name][0]
         assert torch.all(t[..., c] == float(ex.values("mean")[j]))
 

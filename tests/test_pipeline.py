@@ -17,8 +17,10 @@ LANGS = {"eng": "abcdefgh", "deu": "ijklmnop", "fra": "qrstuvwx"}
 def make_parallel_dir(root, n=40, seed=0):
     """Word-for-word 'translations': each language spells the same word ids with its letters."""
     rng = np.random.default_rng(seed)
-    vocab = {lang: ["".join(rng.choice(list(chars), size=4)) for _ in range(30)]
-             for lang, chars in LANGS.items()}
+    vocab = {
+        lang: ["".join(rng.choice(list(chars), size=4)) for _ in range(30)]
+        for lang, chars in LANGS.items()
+    }
     sentences = [rng.integers(0, 30, size=rng.integers(3, 8)) for _ in range(n)]
     root.mkdir(parents=True, exist_ok=True)
     for lang in LANGS:
@@ -34,14 +36,16 @@ def study(tmp_path):
     tiny.model.save_pretrained(model_dir)
     tiny.tokenizer.save_pretrained(model_dir)
     corpus = make_parallel_dir(tmp_path / "corpus")
-    cfg = config_from_dict({
-        "model": {"id": str(model_dir)},
-        "corpus": {"source": str(corpus), "n_expert": 20, "n_eval": 15},
-        "experts": {"targets": ["eng", "deu"], "k": 8},
-        "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 200},
-        "analyses": {"paraphrase": False},
-        "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 4},
-    })
+    cfg = config_from_dict(
+        {
+            "model": {"id": str(model_dir)},
+            "corpus": {"source": str(corpus), "n_expert": 20, "n_eval": 15},
+            "experts": {"targets": ["eng", "deu"], "k": 8},
+            "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 200},
+            "analyses": {"paraphrase": False},
+            "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 4},
+        }
+    )
     return cfg, tmp_path / "out"
 
 
@@ -76,7 +80,7 @@ def test_rerun_reuses_the_cache(study):
 def test_config_rejects_unknown_keys_and_bad_values():
     from langsteer.config import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown key experts.kk"):
+    with pytest.raises(ConfigError, match=r"unknown key experts\.kk"):
         config_from_dict({"experts": {"kk": 3}})
     with pytest.raises(ConfigError, match="unknown section"):
         config_from_dict({"expert": {"k": 3}})

@@ -151,8 +151,11 @@ def cmd_evaluate(args) -> int:
                 "paraphrase": [],
             },
             "analyses": {"random_control": args.random_control, "paraphrase": False},
-            "run": {"cache_dir": args.cache_dir, "batch_size": args.batch_size,
-                    "max_length": args.max_length},
+            "run": {
+                "cache_dir": args.cache_dir,
+                "batch_size": args.batch_size,
+                "max_length": args.max_length,
+            },
         }
     )
     out = Path(args.out)
@@ -205,22 +208,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a whole study described by a TOML file")
     p.add_argument("study", help="study file (see docs/config.md)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override one config value (TOML syntax), repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (TOML syntax), repeatable",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="the packaged study on Gemma-3-270M and Bible verses")
     p.add_argument("--out", default="runs/demo", help="output folder")
     p.add_argument("--cache-dir", default=None)
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override one config value (TOML syntax), repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (TOML syntax), repeatable",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("evaluate", help="embedding geometry and retrieval, with or without experts")
     _model_args(p)
     p.add_argument("--experts", nargs="*", default=[], help="expert file(s) to apply")
-    p.add_argument("--allow-other-model", action="store_true",
-                   help="apply expert files made for another model id of the same architecture")
+    p.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="apply expert files made for another model id of the same architecture",
+    )
     p.add_argument("--corpus", required=True, help="as for `langsteer experts`")
     p.add_argument("--split", default=None)
     p.add_argument("--languages", nargs="+", required=True)
@@ -245,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted: finished files are kept, unfinished ones were discarded",
-              file=sys.stderr)
+        print(
+            "interrupted: finished files are kept, unfinished ones were discarded", file=sys.stderr
+        )
         return 130
     except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as exc:
         print(f"langsteer: error: {exc}", file=sys.stderr)

@@ -39,7 +39,9 @@ class ModelConfig:
 @dataclass
 class CorpusConfig:
     source: str = "bible"  # "bible", a FLORES dir, a dir of <lang>.txt files
-    translations: list[str] = field(default_factory=list)  # Bible translations (default: one PD per language)
+    translations: list[str] = field(
+        default_factory=list
+    )  # Bible translations (default: one PD per language)
     split: str | None = None  # FLORES split for evaluation (e.g. "devtest")
     expert_source: str | None = None  # separate corpus for experts (default: `source`)
     expert_split: str | None = None  # e.g. FLORES "dev"
@@ -127,8 +129,12 @@ _CHOICES = {
     ("evaluation", "direction"): ("forward", "both", "strict-both"),
     ("evaluation", "scoring"): ("cosine", "margin"),
 }
-_POSITIVE = {("corpus", "n_eval"), ("run", "batch_size"),
-             ("run", "max_length"), ("evaluation", "n_boot")}
+_POSITIVE = {
+    ("corpus", "n_eval"),
+    ("run", "batch_size"),
+    ("run", "max_length"),
+    ("evaluation", "n_boot"),
+}
 
 
 def _check_type(where: str, value: Any, default: Any, annotation: str) -> Any:

@@ -88,7 +88,9 @@ def encode(
     layers = list(range(n_hidden)) if layers is None else sorted({int(x) for x in layers})
     bad = [x for x in layers if not 0 <= x < n_hidden]
     if bad:
-        raise ValueError(f"layers {bad} out of range: this model has hidden states 0..{n_hidden - 1}")
+        raise ValueError(
+            f"layers {bad} out of range: this model has hidden states 0..{n_hidden - 1}"
+        )
     tok = tokenize_unique(loaded.tokenizer, sentences, max_length)
     meta = {
         "model": loaded.describe(),

@@ -29,8 +29,13 @@ __all__ = ["check_sampling_options", "generate_samples"]
 
 
 def check_sampling_options(
-    *, n_samples: int, seeds: Sequence[int], temperature: float, top_p: float,
-    max_new_tokens: int, batch_size: int,
+    *,
+    n_samples: int,
+    seeds: Sequence[int],
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    batch_size: int,
 ) -> list[int]:
     """Reject options that would silently sample something else than asked; return the seeds."""
     if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
@@ -72,7 +77,7 @@ def _prompt_ids(loaded: LoadedModel, prompt: str | Sequence[str] | None) -> list
     if not prompts:
         raise ValueError("prompt is an empty list; use prompt=None for a BOS-only prompt")
     ids = tok(prompts, add_special_tokens=True)["input_ids"]
-    for p, row in zip(prompts, ids):
+    for p, row in zip(prompts, ids, strict=True):
         if not row:
             raise ValueError(f"prompt {p!r} tokenizes to nothing; use prompt=None for BOS only")
     return [list(r) for r in ids]
@@ -155,8 +160,12 @@ def generate_samples(
     already; hooks attached by other means act too but are not recorded.
     """
     seeds = check_sampling_options(
-        n_samples=n_samples, seeds=seeds, temperature=temperature, top_p=top_p,
-        max_new_tokens=max_new_tokens, batch_size=batch_size,
+        n_samples=n_samples,
+        seeds=seeds,
+        temperature=temperature,
+        top_p=top_p,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
     )
     tok = loaded.tokenizer
     prompts = _prompt_ids(loaded, prompt)
@@ -165,7 +174,9 @@ def generate_samples(
     )
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     if pad_id is None:
-        raise ValueError("the tokenizer has neither a pad nor an EOS token; set tokenizer.pad_token")
+        raise ValueError(
+            "the tokenizer has neither a pad nor an EOS token; set tokenizer.pad_token"
+        )
     cfg = _generation_config(
         loaded,
         temperature=float(temperature),
@@ -193,7 +204,9 @@ def generate_samples(
                     out = loaded.model.generate(
                         input_ids=ids, attention_mask=mask, generation_config=cfg
                     )
-                for i, (new, finished) in zip(idx, _split_new(out[:, ids.shape[1] :], eos_ids)):
+                for i, (new, finished) in zip(
+                    idx, _split_new(out[:, ids.shape[1] :], eos_ids), strict=True
+                ):
                     results.append(
                         {
                             "text": tok.decode(new, skip_special_tokens=True),

@@ -345,9 +345,10 @@ class Study:
         res["experts"] = {**ex.summary(), "file": file}
         res["intervention"] = described
         if cfg.analyses.random_control:
-            with t("embeddings_random"), intervene(
-                self.loaded, ex, control="random", seed=iv.random_seed, **opts
-            ) as h:
+            with (
+                t("embeddings_random"),
+                intervene(self.loaded, ex, control="random", seed=iv.random_seed, **opts) as h,
+            ):
                 rnd = self._space(h)
             with t("metrics"):
                 res["random_control"] = self._compare(target, pre, rnd)

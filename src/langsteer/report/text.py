@@ -62,6 +62,8 @@ def study_summary_table(results: dict) -> str:
             f"{_fmt(rc.get('geometry', {}).get('geometry.post.mean_pairwise_centroid')):>7}  "
             f"{_fmt(t.get('paraphrase', {}).get('paraphrase.mixed')):>10}"
         )
-    lines.append("top-1: mean over ordered language pairs (query -> candidate, cosine, ties wrong);")
+    lines.append(
+        "top-1: mean over ordered language pairs (query -> candidate, cosine, ties wrong);"
+    )
     lines.append("dist: mean cosine distance between language centroids; random: random units")
     return "\n".join(lines)
