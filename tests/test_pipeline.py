@@ -43,6 +43,14 @@ def study(tmp_path):
             "experts": {"targets": ["eng", "deu"], "k": 8},
             "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 200},
             "analyses": {"paraphrase": False},
+            "sweep": {
+                "enabled": True,
+                "ks": [0, 4],
+                "n_samples": 2,
+                "max_new_tokens": 4,
+                "n_ppl": 3,
+                "retrieval": True,
+            },
             "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 4},
         }
     )
@@ -67,6 +75,11 @@ def test_full_study(study):
     assert saved["corpora"]["eval"]["content_hash"] != saved["corpora"]["experts"]["content_hash"]
     assert {"load_model", "experts", "embeddings_pre", "embeddings_post"} <= set(saved["timings"])
     assert res["targets"]["eng_Latn"]["retrieval"]["post"] == post
+    sweep = saved["sweep"]["eng_Latn"]
+    assert sweep["k"] == [0, 4] and len(sweep["target_rate"]) == 2
+    assert sweep["retrieval_mean"][0] == pytest.approx(t["retrieval"]["mean_pre"])
+    assert sweep["retrieval_gain"][0] == 0.0 and len(sweep["retrieval_mean_centred"]) == 2
+    assert set(saved["generation"]["eng_Latn"]) == {"0", "4"}
 
 
 def test_rerun_reuses_the_cache(study):

@@ -167,6 +167,44 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from langsteer.experts import ExpertSet
+    from langsteer.io import atomic_write_json, strict_json
+    from langsteer.report.text import sweep_table
+    from langsteer.sweep import steering_sweep
+
+    loaded = _load(args)
+    experts = {}
+    for path in args.experts:
+        ex = ExpertSet.load(path)
+        ex.check_compatible(loaded, allow_other_model=args.allow_other_model)
+        experts[ex.target] = ex
+    ppl_texts = None
+    if args.corpus:
+        corpus = _corpus(args, list(experts))
+        ppl_texts = {t: corpus.sentences(t) for t in experts}
+    out = steering_sweep(
+        loaded,
+        experts,
+        args.ks,
+        ppl_texts=ppl_texts,
+        n_samples=args.n_samples,
+        seeds=args.seeds,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        value=_number_or_name(args.value),
+        mode=args.mode,
+        batch_size=args.batch_size,
+    )
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, strict_json(out), allow_nan=False)
+    print(sweep_table(out["targets"]))
+    print(f"wrote {path}")
+    return 0
+
+
 def _number_or_name(value: str):
     try:
         return float(value)
@@ -226,6 +264,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value (TOML syntax), repeatable",
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sweep", help="generation target-language rate and perplexity per k")
+    _model_args(p)
+    p.add_argument("--experts", nargs="+", required=True, help="expert file(s), one per target")
+    p.add_argument("--allow-other-model", action="store_true")
+    p.add_argument("--ks", nargs="+", type=int, default=[0, 100, 300, 1000])
+    p.add_argument("--corpus", default=None, help="held-out target text for perplexity")
+    p.add_argument("--split", default=None)
+    p.add_argument("--n-sentences", type=int, default=50, help="perplexity sentences per target")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-samples", type=int, default=16, help="samples per seed (paper: 256)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="paper: 8 seeds")
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--value", default="mean")
+    p.add_argument("--mode", default="set", choices=["set", "aura"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--out", required=True, help="sweep results (.json)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("evaluate", help="embedding geometry and retrieval, with or without experts")
     _model_args(p)

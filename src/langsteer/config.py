@@ -97,6 +97,23 @@ class AnalysesConfig:
 
 
 @dataclass
+class SweepConfig:
+    enabled: bool = False  # the k sweep: generation target-language rate and perplexity per k
+    ks: list[int] = field(default_factory=lambda: [0, 100, 300, 1000])  # 0 = no intervention
+    n_samples: int = 16  # samples per seed from a BOS-only prompt (paper: 256)
+    seeds: list[int] = field(default_factory=lambda: [0])  # paper: 8 seeds
+    max_new_tokens: int = 24
+    temperature: float = 1.0
+    top_p: float = 0.9
+    batch_size: int = 16
+    n_ppl: int = 20  # held-out target sentences (evaluation split) scored for perplexity
+    ppl_stride: int = 512
+    langid_languages: list[str] = field(default_factory=list)  # identifier candidates ([] = all)
+    n_keep: int = 5  # sample generations kept per (target, k) for the report
+    retrieval: bool = False  # also re-encode per k: mean top-1 raw and per-language centred
+
+
+@dataclass
 class RunConfig:
     batch_size: int = 16
     max_length: int = 64  # tokens; longer sentences are truncated and counted
@@ -113,6 +130,7 @@ class StudyConfig:
     intervention: InterventionConfig = field(default_factory=InterventionConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     analyses: AnalysesConfig = field(default_factory=AnalysesConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +159,12 @@ def _check_type(where: str, value: Any, default: Any, annotation: str) -> Any:
     if isinstance(default, bool) or annotation == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation == "list[int]":
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"{where} must be a list of integers, got {value!r}")
         return value
     if annotation.startswith("list"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

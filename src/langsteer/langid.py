@@ -94,7 +94,7 @@ def identify(
 ) -> list[tuple[str, float]]:
     """(FLORES code, probability) of the most likely language of each text.
 
-    ``languages`` restricts the candidates (any accepted spelling); None = all 97 languages
+    ``languages`` restricts the candidates (any accepted spelling); None = all 140 labels
     of py3langid's model. Empty or featureless texts give ``("und", 0.0)``.
     """
     if isinstance(texts, str):

@@ -36,6 +36,7 @@ from langsteer.interventions import intervene
 from langsteer.io import atomic_write_json, strict_json
 from langsteer.languages import normalize_language
 from langsteer.models import LoadedModel, load_model
+from langsteer.sweep import steering_sweep
 
 
 class Timer:
@@ -180,13 +181,22 @@ class Study:
         ).values
 
     def _space(self, intervention=None) -> dict[str, Any]:
-        """Per-language (n, layers, d) embeddings of the evaluation set (+ paraphrase sides)."""
-        values = self._encode(self.eval_sentences, intervention)
-        space = {"langs": by_language(values, self.eval_lang_of, self.langs["evaluation"])}
-        if self.pairs is not None:
-            both = self._encode([*self.pairs.left, *self.pairs.right], intervention)
+        """Per-language (n, layers, d) embeddings of the evaluation set (+ paraphrase sides).
+
+        One encode call for both, so a paraphrase side that is also an evaluation sentence (the
+        same translation) is forwarded once.
+        """
+        para = [*self.pairs.left, *self.pairs.right] if self.pairs is not None else []
+        values = self._encode([*self.eval_sentences, *para], intervention)
+        n_eval = len(self.eval_sentences)
+        langs = by_language(values[:n_eval], self.eval_lang_of, self.langs["evaluation"])
+        space = {"langs": langs}
+        if para:
             n = len(self.pairs)
-            space["para"] = (np.asarray(both[:n]), np.asarray(both[n:]))
+            space["para"] = (
+                np.asarray(values[n_eval : n_eval + n]),
+                np.asarray(values[n_eval + n :]),
+            )
         return space
 
     def _retrieval(self, space: dict) -> dict[tuple[str, str], float]:
@@ -279,7 +289,7 @@ class Study:
                 experts, responses = self._load_experts(), None
                 files = {lang: str(ex.meta.get("path")) for lang, ex in experts.items()}
         with t("embeddings_pre"):
-            pre = self._space()
+            pre = self.pre_space = self._space()
         results: dict[str, Any] = {"targets": {}}
         for target, ex in experts.items():
             results["targets"][target] = self._target(target, ex, pre, files[target])
@@ -287,12 +297,79 @@ class Study:
             "retrieval_pre": nested(self._retrieval(pre)),
             "retrieval_per_layer_mean_pre": self._per_layer_mean(pre),
         }
+        if cfg.sweep.enabled:
+            with t("sweep"):
+                results.update(self._sweep(experts, corpora["eval"]))
         results.update(self._provenance(corpora, responses))
         results["timings"] = dict(t.seconds)
         results = strict_json(results)
         atomic_write_json(self.out / "results.json", results, allow_nan=False)
-        self.pre_space = pre
         return results
+
+    def _sweep(self, experts: dict[str, ExpertSet], eval_corpus: Corpus) -> dict[str, Any]:
+        """The k trade-off (paper Fig. 3): target rate and perplexity, optionally retrieval."""
+        sw, iv = self.config.sweep, self.config.intervention
+        ppl_texts = {t: eval_corpus.sentences(t)[: sw.n_ppl] for t in experts}
+        out = steering_sweep(
+            self.loaded,
+            experts,
+            sw.ks,
+            ppl_texts=ppl_texts,
+            n_samples=sw.n_samples,
+            seeds=sw.seeds,
+            max_new_tokens=sw.max_new_tokens,
+            temperature=sw.temperature,
+            top_p=sw.top_p,
+            value=iv.value,
+            mode=iv.mode,
+            scale=iv.scale,
+            batch_size=sw.batch_size,
+            ppl_stride=sw.ppl_stride,
+            langid_languages=sw.langid_languages or None,
+            n_keep=sw.n_keep,
+            progress=self.config.run.progress,
+        )
+        generation = {
+            t: {str(k): {"samples": texts} for k, texts in res.pop("samples").items()}
+            for t, res in out["targets"].items()
+        }
+        if sw.retrieval:
+            for t, res in out["targets"].items():
+                res.update(self._retrieval_by_k(experts[t], sw.ks))
+        return {
+            "sweep": out["targets"],
+            "sweep_options": {**out["options"], "identifier": out["identifier"]},
+            "generation": generation,
+        }
+
+    def _retrieval_by_k(self, ex: ExpertSet, ks: list[int]) -> dict[str, list[float]]:
+        """Mean top-1 (raw and per-language centred) of the evaluation set for each k."""
+        iv = self.config.intervention
+        opts = {"value": iv.value, "scale": iv.scale, "mode": iv.mode, "positions": iv.positions}
+        raw, centred = [], []
+        for k in ks:
+            if k == 0:
+                space = self.pre_space
+            else:
+                with intervene(self.loaded, ex.with_k(k), **opts) as h:
+                    space = self._space(h)
+            raw.append(self._mean_top1(space, "none"))
+            centred.append(self._mean_top1(space, "per-language"))
+        return {
+            "retrieval_mean": raw,
+            "retrieval_gain": [x - raw[ks.index(0)] if 0 in ks else None for x in raw],
+            "retrieval_mean_centred": centred,
+        }
+
+    def _mean_top1(self, space: dict, centering: str) -> float:
+        e = self.config.evaluation
+        ev = BitextRetrievalEvaluator(
+            self.langs["evaluation"],
+            direction=e.direction,
+            scoring=e.scoring,
+            centering=centering,
+        )
+        return float(np.mean(list(ev.accuracies(select_layer(space["langs"], e.layer)).values())))
 
     def _find(self, corpus: Corpus):
         x, r = self.config.experts, self.config.run

@@ -67,3 +67,14 @@ def study_summary_table(results: dict) -> str:
     )
     lines.append("dist: mean cosine distance between language centroids; random: random units")
     return "\n".join(lines)
+
+
+def sweep_table(sweep: dict) -> str:
+    """Per target and k: share of generations in the target language and log-perplexity."""
+    lines = [f"{'target':<10} {'k':>6} {'target rate':>12} {'log ppl':>9}", "-" * 40]
+    for lang, res in sweep.items():
+        for i, k in enumerate(res["k"]):
+            lines.append(
+                f"{lang:<10} {k:>6} {_fmt(res['target_rate'][i]):>12} {_fmt(res['log_ppl'][i]):>9}"
+            )
+    return "\n".join(lines)

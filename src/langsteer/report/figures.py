@@ -1,0 +1,267 @@
+"""The report's figures, as PNG bytes (the callers decide where they go: a file, a data: URI).
+
+Every function takes plain numbers and display labels (language *names*, not codes) and returns
+PNG bytes. We build :class:`matplotlib.figure.Figure` objects on an explicit Agg canvas instead of
+using ``pyplot``: nothing enters pyplot's global figure registry (so nothing needs closing and
+nothing leaks in long sessions), and the user's interactive backend is never switched.
+matplotlib is optional (the ``demo`` extra): :func:`available` says whether figures can be drawn.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+DPI = 100
+# One colour per condition, the same in every figure.
+COLORS = {"pre": "#8c8c8c", "post": "#1f77b4", "random": "#ff7f0e"}
+LABELS = {"pre": "pre (original model)", "post": "post (experts forced)", "random": "random units"}
+
+
+def available() -> bool:
+    """True when matplotlib can be imported (figures are skipped, with a note, otherwise)."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    """Small, reproducible PNG bytes: no 'Software' tag, 256-colour palette.
+
+    Plots have few colours, so a palette PNG is 2-3x smaller than RGBA at no visible cost; that
+    keeps the self-contained HTML small. Pillow ships with matplotlib; without it, plain RGBA.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, facecolor="white")
+    fig.clear()
+    try:
+        from PIL import Image
+    except ImportError:
+        return buf.getvalue()
+    buf.seek(0)
+    with Image.open(buf) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    small.save(out, format="PNG", optimize=True)
+    return out.getvalue() if out.tell() < len(buf.getvalue()) else buf.getvalue()
+
+
+def _pct(values: Sequence[float | None]) -> list[float]:
+    return [math.nan if v is None else 100.0 * float(v) for v in values]
+
+
+def _rotate(ax: Any, labels: Sequence[str]) -> None:
+    long = len(labels) > 6 or max((len(x) for x in labels), default=0) > 12
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=45 if long else 0, ha="right" if long else "center")
+
+
+def experts_where(
+    by_layer: Mapping[int, int], by_kind: Mapping[str, int], n_layers: int | None, title: str
+) -> bytes:
+    """Two bar charts: expert count per decoder layer (all layers, zeros shown) and per kind."""
+    layers = list(range(n_layers)) if n_layers else sorted(by_layer)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(7.0, 2.8)
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[max(len(layers), 3), max(len(by_kind), 2) + 1])
+    ax1.bar(layers, [by_layer.get(x, 0) for x in layers], color=COLORS["post"])
+    ax1.set_xlabel("decoder layer (0 = first)")
+    ax1.set_ylabel("number of experts")
+    if len(layers) <= 40:
+        ax1.set_xticks(layers)
+        ax1.tick_params(axis="x", labelsize=7 if len(layers) > 16 else 9)
+    kinds = sorted(by_kind, key=lambda k: -by_kind[k])
+    ax2.bar(range(len(kinds)), [by_kind[k] for k in kinds], color=COLORS["post"])
+    _rotate(ax2, kinds)
+    ax2.set_xlabel("module kind")
+    ax2.set_ylabel("number of experts")
+    for ax in (ax1, ax2):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def top1_bars(
+    candidates: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str
+) -> bytes:
+    """Grouped bars (paper Fig. 4): top-1 accuracy in % per candidate language, per condition."""
+    n, m = len(candidates), max(len(series), 1)
+    fig = _figure(max(5.5, 0.28 * n * m + 3.2), 3.2)
+    ax = fig.subplots()
+    width = 0.8 / m
+    for j, (cond, values) in enumerate(series.items()):
+        xs = [i - 0.4 + width * (j + 0.5) for i in range(n)]
+        ax.bar(xs, _pct(values), width, label=LABELS.get(cond, cond), color=COLORS.get(cond))
+    _rotate(ax, candidates)
+    ax.set_xlabel("candidate language")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def delta_heatmaps(
+    languages: Sequence[str], panels: Mapping[str, Sequence[Sequence[float | None]]], title: str
+) -> bytes:
+    """Heatmaps of post - pre top-1 in percentage points (paper Fig. 5), one panel per condition.
+
+    All panels share one colour scale, symmetric about 0, so white means "no change" everywhere
+    and the experts and the random control can be compared by colour.
+    """
+    import numpy as np
+
+    mats = {k: np.array(_pct_rows(v), dtype=float) for k, v in panels.items()}
+    finite = [np.abs(m[np.isfinite(m)]) for m in mats.values()]
+    vmax = max([float(a.max()) for a in finite if a.size] + [5.0])
+    n = len(languages)
+    side = max(3.2, 0.42 * n + 1.6)
+    fig = _figure(side * len(mats) + 0.8, side)
+    axes = np.atleast_1d(fig.subplots(1, len(mats)))
+    image = None
+    for ax, (name, mat) in zip(axes, mats.items(), strict=True):
+        image = ax.imshow(np.ma.masked_invalid(mat), cmap="RdBu", vmin=-vmax, vmax=vmax)
+        ax.set_xticks(range(n))
+        ax.set_xticklabels(
+            languages, rotation=45 if n > 3 else 0, ha="right" if n > 3 else "center"
+        )
+        ax.set_yticks(range(n))
+        ax.set_yticklabels(languages)
+        ax.set_xlabel("candidate language")
+        ax.set_ylabel("query language")
+        ax.set_title(name, fontsize=9)
+        size = 8 if n <= 8 else 6 if n <= 14 else 5
+        digits = 1 if n <= 8 else 0
+        for i in range(n):
+            for j in range(n):
+                v = mat[i, j]
+                if np.isfinite(v):
+                    color = "white" if abs(v) > 0.6 * vmax else "black"
+                    text = "0" if round(v, digits) == 0 else f"{v:+.{digits}f}"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=size, color=color)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label="change in top-1 (percentage points)")
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def _pct_rows(rows: Sequence[Sequence[float | None]]) -> list[list[float]]:
+    return [_pct(r) for r in rows]
+
+
+def layer_lines(
+    series: Mapping[str, Sequence[float | None]], eval_index: int | None, title: str
+) -> bytes:
+    """Mean top-1 (%) at every hidden state, per condition; the evaluated layer is marked."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(5.5, 3.0)
+    ax = fig.subplots()
+    for cond, values in series.items():
+        ax.plot(
+            range(len(values)),
+            _pct(values),
+            marker="o",
+            markersize=3,
+            label=LABELS.get(cond, cond),
+            color=COLORS.get(cond),
+            linestyle="--" if cond == "random" else "-",
+        )
+    if eval_index is not None:
+        ax.axvline(eval_index, color="black", linestyle=":", linewidth=1, label="evaluated layer")
+    ax.set_xlabel("hidden state (0 = token embeddings, L = last layer)")
+    ax.set_ylabel("mean top-1 accuracy (%)")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def projection(
+    panels: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], title: str
+) -> bytes:
+    """2-D PCA scatter (paper Fig. 6), one panel per space, one colour per language."""
+    from matplotlib import colormaps
+
+    langs = list(dict.fromkeys(lang for p in panels.values() for lang in p.get("points", {})))
+    cmap = colormaps["tab10" if len(langs) <= 10 else "tab20"]
+    markers = "os^Dv<>p"
+    fig = _figure(3.3 * len(panels) + 1.8, 3.4)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (panel_title, p) in zip(axes, panels.items(), strict=True):
+        for i, lang in enumerate(langs):
+            pts = p.get("points", {}).get(lang) or []
+            if not pts:
+                continue
+            xs, ys = zip(*((pt[0], pt[1]) for pt in pts), strict=True)
+            ax.scatter(
+                xs,
+                ys,
+                s=9,
+                alpha=0.75,
+                color=cmap(i % cmap.N),
+                marker=markers[(i // cmap.N) % len(markers)],
+                label=names.get(lang, lang),
+            )
+        ev = [*(p.get("explained_variance") or []), None, None]
+        method = str(p.get("method", "pca")).upper()
+        ax.set_xlabel(f"{method} 1" + (f" ({100 * ev[0]:.0f}% of variance)" if ev[0] else ""))
+        ax.set_ylabel(f"{method} 2" + (f" ({100 * ev[1]:.0f}% of variance)" if ev[1] else ""))
+        ax.set_title(panel_title, fontsize=9)
+        ax.tick_params(labelsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", fontsize=8, markerscale=1.5)
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def sweep(
+    k: Sequence[float],
+    target_rate: Sequence[float | None],
+    log_ppl: Sequence[float | None],
+    retrieval_gain: Sequence[float | None] | None,
+    title: str,
+) -> bytes:
+    """Paper Fig. 3: share of target-language generations and log-perplexity against k."""
+    fig = _figure(5.5, 3.2)
+    ax = fig.subplots()
+    ax.plot(k, _pct(target_rate), marker="o", color=COLORS["post"], label="target-language share")
+    if retrieval_gain is not None:
+        ax.plot(
+            k,
+            _pct(retrieval_gain),
+            marker="s",
+            color="#2ca02c",
+            label="mean top-1 gain (pp)",
+        )
+    ax.set_xlabel("number of experts forced (k)")
+    ax.set_ylabel("% of generations / percentage points")
+    positive = [x for x in k if x and x > 0]
+    if len(positive) == len(k) and positive and max(positive) / min(positive) >= 20:
+        ax.set_xscale("log")
+    ax2 = ax.twinx()
+    ppl = [math.nan if v is None else float(v) for v in log_ppl]
+    ax2.plot(k, ppl, marker="^", linestyle="--", color="#d62728", label="log-perplexity")
+    ax2.set_ylabel("log-perplexity (nats per token)")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="best")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)

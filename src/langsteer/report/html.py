@@ -1,0 +1,109 @@
+"""The HTML renderer: one self-contained file (inline CSS, figures as base64 data: URIs, no JS).
+
+Self-contained so the report can be mailed, attached to an issue or opened from an archive
+without the figures folder and without network access. Every piece of text is escaped here.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from langsteer.report.markdown import (
+    Block,
+    Bullets,
+    Code,
+    Figure,
+    Heading,
+    Para,
+    Table,
+    Toc,
+    toc,
+)
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
+       max-width: 1100px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #1f77b4; padding-bottom: .2em; }
+h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+h3 { font-size: 1.05em; margin-top: 1.4em; }
+p.summary { background: #f3f7fb; border-left: 4px solid #1f77b4; padding: .7em 1em; }
+p.note { color: #555; border-left: 3px solid #ccc; padding-left: .8em; font-size: .92em; }
+table { border-collapse: collapse; margin: .6em 0 .3em; font-size: .9em; }
+th, td { border: 1px solid #d0d0d0; padding: .25em .6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+tr:nth-child(even) td { background: #fafafa; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.caption { color: #444; font-size: .88em; margin: .2em 0 1.2em; max-width: 60em; }
+figure { margin: 1em 0 1.5em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .82em; }
+nav ul { columns: 2; }
+"""
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _is_number(cell: str) -> bool:
+    """Right-align cells that are numbers with units (tables read better that way)."""
+    c = cell.strip().replace("%", "").replace(" pp", "").replace(" s", "").lstrip("+-−")
+    return bool(c) and (c.replace(".", "", 1).isdigit() or c == "n/a")
+
+
+def _table(t: Table) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in t.header)
+    rows = []
+    for row in t.rows:
+        cells = [*row, *[""] * (len(t.header) - len(row))]
+        tds = "".join(
+            f'<td class="n">{esc(c)}</td>' if _is_number(c) else f"<td>{esc(c)}</td>" for c in cells
+        )
+        rows.append(f"<tr>{tds}</tr>")
+    cap = f'<div class="caption">{esc(t.caption)}</div>' if t.caption else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{cap}"
+
+
+def _figure(f: Figure) -> str:
+    data = base64.b64encode(f.png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{esc(f.alt)}">'
+        f'<figcaption class="caption">{esc(f.caption)}</figcaption></figure>'
+    )
+
+
+def render_html(blocks: list[Block], title: str) -> str:
+    """One HTML5 document; headings get ids (the same anchors as the Markdown)."""
+    body: list[str] = []
+    used: dict[str, int] = {}
+    for b in blocks:
+        if isinstance(b, Heading):
+            anchor = b.anchor  # ids must be unique: repeated sub-headings get -2, -3 (as GitHub)
+            used[anchor] = used.get(anchor, 0) + 1
+            anchor += f"-{used[anchor] - 1}" if used[anchor] > 1 else ""
+            body.append(f'<h{b.level} id="{esc(anchor)}">{esc(b.text)}</h{b.level}>')
+        elif isinstance(b, Para):
+            cls = f' class="{esc(b.kind)}"' if b.kind else ""
+            body.append(f"<p{cls}>{esc(b.text)}</p>")
+        elif isinstance(b, Table):
+            body.append(_table(b))
+        elif isinstance(b, Figure):
+            body.append(_figure(b))
+        elif isinstance(b, Code):
+            body.append(f"<pre>{esc(b.text)}</pre>")
+        elif isinstance(b, Bullets):
+            body.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in b.items) + "</ul>")
+        elif isinstance(b, Toc):
+            links = "".join(
+                f'<li><a href="#{esc(h.anchor)}">{esc(h.text)}</a></li>' for h in toc(blocks)
+            )
+            body.append(f"<nav><ul>{links}</ul></nav>")
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
