@@ -39,7 +39,7 @@ def study(tmp_path):
     cfg = config_from_dict(
         {
             "model": {"id": str(model_dir)},
-            "corpus": {"source": str(corpus), "n_expert": 20, "n_eval": 15},
+            "corpus": {"source": str(corpus), "n_expert": 16, "n_center": 8, "n_eval": 14},
             "experts": {"targets": ["eng", "deu"], "k": 8},
             "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 200},
             "analyses": {"paraphrase": False},
@@ -75,6 +75,13 @@ def test_full_study(study):
     assert saved["corpora"]["eval"]["content_hash"] != saved["corpora"]["experts"]["content_hash"]
     assert {"load_model", "experts", "embeddings_pre", "embeddings_post"} <= set(saved["timings"])
     assert res["targets"]["eng_Latn"]["retrieval"]["post"] == post
+    controls = t["controls"]
+    assert {"pre", "post", "random"} <= set(controls["table"])
+    assert controls["table"]["pre"]["raw"] == pytest.approx(t["retrieval"]["mean_pre"])
+    v = controls["verdict"]
+    assert v["summary"] and v["best_baseline"] and "winner" in v
+    assert any("held-out" in k for k in v if k.startswith("delta."))
+    assert saved["corpora"]["center"]["n"] == 8
     sweep = saved["sweep"]["eng_Latn"]
     assert sweep["k"] == [0, 4] and len(sweep["target_rate"]) == 2
     assert sweep["retrieval_mean"][0] == pytest.approx(t["retrieval"]["mean_pre"])

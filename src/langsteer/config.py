@@ -47,6 +47,7 @@ class CorpusConfig:
     expert_split: str | None = None  # e.g. FLORES "dev"
     n_expert: int = 400  # sentences per language for finding experts (0: experts given)
     n_eval: int = 100  # sentences per language for evaluation (disjoint from n_expert)
+    n_center: int = 40  # held-out sentences per language for centring means (0: no held-out)
     seed: int = 0  # seeds the split
 
 

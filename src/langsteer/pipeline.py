@@ -29,6 +29,14 @@ from langsteer.evaluation import (
     parallel_distances,
     select_layer,
 )
+from langsteer.evaluation.controls import (
+    best_layer,
+    check_disjoint,
+    control_table,
+    heldout_means,
+    sentence_scores,
+    verdict,
+)
 from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
 from langsteer.experts import ExpertSet, versions
 from langsteer.finding import find_experts, probing_set
@@ -90,22 +98,27 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
     everything = _unique([*langs["probed"], *langs["evaluation"]])
     if c.expert_source is None:
         corpus = load_corpus(c.source, split=c.split, languages=everything, **kw)
-        if c.n_expert + c.n_eval > len(corpus):
+        if c.n_expert + c.n_center + c.n_eval > len(corpus):
             raise ValueError(
-                f"corpus.n_expert ({c.n_expert}) + corpus.n_eval ({c.n_eval}) exceed the "
-                f"{len(corpus)} aligned sentences of {c.source!r}; lower them"
+                f"corpus.n_expert ({c.n_expert}) + n_center ({c.n_center}) + n_eval "
+                f"({c.n_eval}) exceed the {len(corpus)} aligned sentences of {c.source!r}"
             )
-        sizes = {"experts": c.n_expert, "eval": c.n_eval} if c.n_expert else {"eval": c.n_eval}
-        parts = split(corpus, sizes, seed=c.seed)
+        sizes = {"experts": c.n_expert, "center": c.n_center, "eval": c.n_eval}
+        parts = split(corpus, {k: v for k, v in sizes.items() if v}, seed=c.seed)
         out = {"eval": parts["eval"].subset(languages=langs["evaluation"])}
         if c.n_expert:
             out["experts"] = parts["experts"].subset(languages=langs["probed"])
+        if c.n_center:
+            out["center"] = parts["center"].subset(languages=langs["evaluation"])
         return out
     probe = load_corpus(c.expert_source, split=c.expert_split, languages=langs["probed"])
     evals = load_corpus(c.source, split=c.split, languages=langs["evaluation"], **kw)
-    out = {}
-    for name, corpus, n in (("experts", probe, c.n_expert), ("eval", evals, c.n_eval)):
-        out[name] = split(corpus, {name: min(n, len(corpus))}, seed=c.seed)[name]
+    out = {"experts": split(probe, {"experts": min(c.n_expert, len(probe))}, seed=c.seed)}
+    out["experts"] = out["experts"]["experts"]
+    n_center = min(c.n_center, max(len(evals) - c.n_eval, 0))
+    sizes = {"center": n_center, "eval": min(c.n_eval, len(evals) - n_center)}
+    parts = split(evals, {k: v for k, v in sizes.items() if v}, seed=c.seed)
+    out.update(parts)
     return out
 
 
@@ -187,10 +200,14 @@ class Study:
         same translation) is forwarded once.
         """
         para = [*self.pairs.left, *self.pairs.right] if self.pairs is not None else []
-        values = self._encode([*self.eval_sentences, *para], intervention)
-        n_eval = len(self.eval_sentences)
-        langs = by_language(values[:n_eval], self.eval_lang_of, self.langs["evaluation"])
-        space = {"langs": langs}
+        values = self._encode([*self.eval_sentences, *self.center_sentences, *para], intervention)
+        n_eval, n_center = len(self.eval_sentences), len(self.center_sentences)
+        evaluation = self.langs["evaluation"]
+        space = {"langs": by_language(values[:n_eval], self.eval_lang_of, evaluation)}
+        if n_center:
+            center = values[n_eval : n_eval + n_center]
+            space["center"] = by_language(center, self.center_lang_of, evaluation)
+        n_eval += n_center
         if para:
             n = len(self.pairs)
             space["para"] = (
@@ -281,6 +298,12 @@ class Study:
                 corpora["eval"], self.langs["evaluation"]
             )
             self.pairs = paraphrase_pairs(cfg, corpora["eval"].ids)
+            self.center_sentences, self.center_lang_of = [], np.empty(0, dtype=int)
+            if "center" in corpora:
+                check_disjoint(corpora["eval"].ids, corpora["center"].ids)
+                self.center_sentences, self.center_lang_of = probing_set(
+                    corpora["center"], self.langs["evaluation"]
+                )
         with t("experts"):
             if self.expert_files is None:
                 experts, responses = self._find(corpora["experts"])
@@ -290,12 +313,13 @@ class Study:
                 files = {lang: str(ex.meta.get("path")) for lang, ex in experts.items()}
         with t("embeddings_pre"):
             pre = self.pre_space = self._space()
+            self.per_layer_pre = self._per_layer_mean(pre)
         results: dict[str, Any] = {"targets": {}}
         for target, ex in experts.items():
             results["targets"][target] = self._target(target, ex, pre, files[target])
         results["baseline"] = {
             "retrieval_pre": nested(self._retrieval(pre)),
-            "retrieval_per_layer_mean_pre": self._per_layer_mean(pre),
+            "retrieval_per_layer_mean_pre": self.per_layer_pre,
         }
         if cfg.sweep.enabled:
             with t("sweep"):
@@ -429,7 +453,51 @@ class Study:
                 rnd = self._space(h)
             with t("metrics"):
                 res["random_control"] = self._compare(target, pre, rnd)
+        with t("controls"):
+            res["controls"] = self._controls(ex, pre, post, rnd)
         return res
+
+    def _controls(self, ex: ExpertSet, pre: dict, post: dict, rnd: dict | None) -> dict:
+        """Baselines that could explain a gain away, on the same sentences, and the verdict."""
+        e = self.config.evaluation
+        variant = {"direction": e.direction, "scoring": e.scoring}
+        named = {"pre": pre, "post": post}
+        if rnd is not None:
+            named["random"] = rnd
+        spaces = {name: select_layer(sp["langs"], e.layer) for name, sp in named.items()}
+        held = None
+        if "center" in pre:
+            held = {
+                n: heldout_means(select_layer(sp["center"], e.layer)) for n, sp in named.items()
+            }
+        table = control_table(spaces, held_out_means=held, return_scores=True, **variant)
+        scores = table.pop("scores")
+        # fair baselines only: the optimistic (in-sample) centring is reported, not competed with
+        baselines = {
+            f"no intervention, {label[len('pre (') : -1]}": values
+            for label, values in scores.items()
+            if label.startswith("pre (") and "optimistic" not in label
+        }
+        best = best_layer(self.per_layer_pre)
+        baselines[f"no intervention, best layer ({best['layer']}), raw"] = sentence_scores(
+            select_layer(pre["langs"], best["layer"]), **variant
+        )
+        if rnd is not None:
+            baselines["random units (same count and values), raw"] = scores["random (raw)"]
+        # the intervention's best result: raw or with the fair centring
+        candidates = {"raw": scores["post (raw)"]}
+        fair = [k for k in scores if k.startswith("post (") and "held-out" in k]
+        if fair:
+            candidates["per-language centred, held-out means"] = scores[fair[0]]
+        chosen = max(candidates, key=lambda k: float(np.mean(candidates[k])))
+        result = verdict(
+            candidates[chosen],
+            baselines,
+            n_boot=e.n_boot,
+            seed=self.config.run.seed,
+            intervention_name=f"experts (k={ex.k}, layer {e.layer}, {chosen})",
+        )
+        return {"table": table, "best_layer_pre": best, "verdict": result}
 
     def _provenance(self, corpora: dict[str, Corpus], responses) -> dict[str, Any]:
         return {

@@ -129,6 +129,8 @@ class Ctx:
 
 def _intervention_words(t: dict, lang: str) -> str:
     iv = _dict(t.get("intervention"))
+    if not iv:
+        return "intervention not recorded"
     value, scale, mode = iv.get("value"), iv.get("scale", 1.0), iv.get("mode")
     if mode == "aura":
         what = "dampened by AurA's factor 1 - 2(AUROC - 0.5)"
@@ -231,7 +233,7 @@ def setup_section(ctx: Ctx) -> list[Block]:
     sig, units = _dict(m.get("signature")), _dict(_get(r, "responses", "units"))
     x, iv = _dict(c.get("experts")), _dict(c.get("intervention"))
     ev = _dict(c.get("evaluation"))
-    n_par = m.get("n_parameters")
+    n_par, n_units = m.get("n_parameters"), units.get("n_units")
     arch = f"{plain(sig.get('model_type'))}, {plain(sig.get('num_hidden_layers'))} layers, "
     arch += f"hidden size {plain(sig.get('hidden_size'))}, "
     arch += f"{n_par / 1e6:.2f} M parameters" if isinstance(n_par, int) else "size n/a"
@@ -239,7 +241,7 @@ def setup_section(ctx: Ctx) -> list[Block]:
         ["Model", f"{plain(m.get('id'))} (revision {plain(m.get('revision'))})"],
         ["Architecture", arch],
         ["Weights", f"dtype {plain(m.get('dtype'))} on {plain(m.get('device'))}"],
-        ["Units", f"{plain(units.get('spec', x.get('units')))} ({plain(units.get('n_units'))} units)"],
+        ["Units", f"{plain(units.get('spec', x.get('units')))} ({plain(n_units)} units)"],
         ["Expert score", f"{plain(x.get('score'))} of {plain(x.get('pooling'))}-pooled "
                          f"per-sentence responses{_bos(x)}"],
         ["Experts per target", f"k = {plain(x.get('k'))} (+{plain(x.get('bottom_k', 0))} bottom)"],
@@ -505,14 +507,16 @@ def correlation_section(ctx: Ctx) -> list[Block]:
                     [label(lang), who, "all", "n/a", "n/a", "n/a", "n/a", plain(c.get("note"))]
                 )
                 continue
-            notes = {plain(v.get("note")) for v in c.values() if isinstance(v, dict)}
-            if len(notes) == 1 and all(_get(v, "r") is None for v in c.values()):
-                rows.append([label(lang), who, "all four", "n/a", "n/a", "n/a", "", notes.pop()])
+            dicts = [v for v in c.values() if isinstance(v, dict)]
+            notes = {plain(v.get("note")) for v in dicts}
+            n_boot = n_boot or next((v.get("n_boot") for v in dicts if v.get("n_boot")), None)
+            if len(notes) == 1 and all(v.get("r") is None for v in dicts):
+                n = plain(dicts[0].get("n"))
+                rows.append([label(lang), who, "all four", "n/a", "n/a", "n/a", n, notes.pop()])
                 continue  # one line, not four identical "undefined" rows
             for key, row in c.items():
                 if not isinstance(row, dict):
                     continue
-                n_boot = n_boot or row.get("n_boot")
                 lo, hi = row.get("ci_low"), row.get("ci_high")
                 ci = f"[{num(lo, 2)}, {num(hi, 2)}]" if lo is not None and hi is not None else "n/a"
                 what = f"{ROW_NAMES.get(key, key)} ({plain(row.get('x'))} ~ {plain(row.get('y'))})"
@@ -522,6 +526,7 @@ def correlation_section(ctx: Ctx) -> list[Block]:
                 ])  # fmt: skip
     if not rows:
         return [Para("Not run (analyses.correlation is off).", "note")]
+    n_boot = n_boot or _get(ctx.cfg, "evaluation", "n_boot")
     cap = (
         "Pearson r over candidate languages with the target as the query (one point per "
         f"language); 95% percentile-bootstrap CI ({plain(n_boot)} resamples). Distance = mean "

@@ -101,7 +101,7 @@ def top1_bars(
 ) -> bytes:
     """Grouped bars (paper Fig. 4): top-1 accuracy in % per candidate language, per condition."""
     n, m = len(candidates), max(len(series), 1)
-    fig = _figure(max(5.5, 0.28 * n * m + 3.2), 3.2)
+    fig = _figure(min(11.0, max(5.5, 0.2 * n * m + 3.2)), 3.2 if n <= 6 else 4.0)
     ax = fig.subplots()
     width = 0.8 / m
     for j, (cond, values) in enumerate(series.items()):
@@ -130,9 +130,11 @@ def delta_heatmaps(
     finite = [np.abs(m[np.isfinite(m)]) for m in mats.values()]
     vmax = max([float(a.max()) for a in finite if a.size] + [5.0])
     n = len(languages)
-    side = max(3.2, 0.42 * n + 1.6)
-    fig = _figure(side * len(mats) + 0.8, side)
-    axes = np.atleast_1d(fig.subplots(1, len(mats)))
+    side = min(9.0, max(3.2, 0.3 * n + 1.8))
+    stack = n > 10  # many languages: panels one above the other, so cells stay legible
+    rows, cols = (len(mats), 1) if stack else (1, len(mats))
+    fig = _figure(side * cols + 1.0, side * rows + 0.3)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     image = None
     for ax, (name, mat) in zip(axes, mats.items(), strict=True):
         image = ax.imshow(np.ma.masked_invalid(mat), cmap="RdBu", vmin=-vmax, vmax=vmax)
@@ -145,7 +147,7 @@ def delta_heatmaps(
         ax.set_xlabel("candidate language")
         ax.set_ylabel("query language")
         ax.set_title(name, fontsize=9)
-        size = 8 if n <= 8 else 6 if n <= 14 else 5
+        size = 8 if n <= 8 else 6 if n <= 14 else 5.5
         digits = 1 if n <= 8 else 0
         for i in range(n):
             for j in range(n):
@@ -202,7 +204,7 @@ def projection(
     langs = list(dict.fromkeys(lang for p in panels.values() for lang in p.get("points", {})))
     cmap = colormaps["tab10" if len(langs) <= 10 else "tab20"]
     markers = "os^Dv<>p"
-    fig = _figure(3.3 * len(panels) + 1.8, 3.4)
+    fig = _figure(3.3 * len(panels) + 1.8 * math.ceil(len(langs) / 14), 3.6)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (panel_title, p) in zip(axes, panels.items(), strict=True):
         for i, lang in enumerate(langs):
@@ -227,7 +229,10 @@ def projection(
         ax.tick_params(labelsize=7)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right center", fontsize=8, markerscale=1.5)
+        ncols = math.ceil(len(handles) / 14)  # a legend taller than the figure gets clipped
+        fig.legend(
+            handles, labels, loc="outside right center", fontsize=8, markerscale=1.5, ncols=ncols
+        )
     fig.suptitle(title, fontsize=10)
     return _png(fig)
 
@@ -256,6 +261,9 @@ def sweep(
     positive = [x for x in k if x and x > 0]
     if len(positive) == len(k) and positive and max(positive) / min(positive) >= 20:
         ax.set_xscale("log")
+        ax.minorticks_off()
+    ax.set_xticks(list(k))
+    ax.set_xticklabels([f"{x:g}" for x in k])
     ax2 = ax.twinx()
     ppl = [math.nan if v is None else float(v) for v in log_ppl]
     ax2.plot(k, ppl, marker="^", linestyle="--", color="#d62728", label="log-perplexity")

@@ -1,0 +1,323 @@
+"""Controls that can explain away a retrieval gain, and a verdict that says which one wins.
+
+A rise in raw cross-lingual top-1 after forcing "language experts" can come from things that need
+no intervention at all: removing each language's mean offset (per-language centring), removing the
+shared mean (global centring, anisotropy), reading a better layer of the same model, or forcing
+*random* units to the same values. This module scores every sentence under each of those controls
+and compares the intervention with them on the SAME sentence ids, with a paired bootstrap.
+
+Per-sentence scores (:func:`sentence_scores`) are the share of ordered language pairs in which a
+sentence is retrieved (strict ties count as wrong, see :mod:`langsteer.metrics.retrieval`); their
+mean is the mean top-1 of :class:`~langsteer.evaluation.evaluators.BitextRetrievalEvaluator` with
+the same settings, so the bootstrap resamples exactly the number that is reported.
+
+Held-out means must come from sentences that are not evaluated: means estimated on the evaluated
+sentences themselves are an optimistic bound (they use the test set) and are labelled as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from langsteer.evaluation.geometry import CenterMode, Embeddings, center, check_embeddings
+from langsteer.metrics.retrieval import pairwise_top1
+
+CONTROLS = ("raw", "global", "per_language_heldout", "per_language_optimistic")
+CONTROL_LABELS = {
+    "raw": "raw",
+    "global": "global centring",
+    "per_language_heldout": "per-language centring, held-out means",
+    "per_language_optimistic": "per-language centring, evaluated means (optimistic)",
+}
+DEFINITIONS = {
+    "raw": "no centring: cosine top-1 on the vectors as they are",
+    "global": (
+        "one mean over all languages and evaluated sentences of this space subtracted "
+        "(anisotropy removal; a single shared vector, so it cannot align languages)"
+    ),
+    "per_language_heldout": (
+        "each language's mean, estimated on a held-out split that is not evaluated, subtracted: "
+        "the fair offset-removal control that needs no intervention"
+    ),
+    "per_language_optimistic": (
+        "each language's mean over the evaluated sentences themselves subtracted: an OPTIMISTIC "
+        "bound, since the means see the test sentences"
+    ),
+    "sentence score": (
+        "share of ordered language pairs (query, candidate) in which the sentence, as query, "
+        "retrieves its translation; strict ties are errors"
+    ),
+}
+_RESERVED = {"definitions", "notes", "variant", "scores"}
+# Bootstrap means are computed in blocks of about this many elements to bound memory.
+_BLOCK_ELEMENTS = 1 << 22
+# Held-out means this close to the evaluated sentences' own means mean they were not held out.
+_LEAK_RTOL = 1e-9
+
+
+def sentence_scores(
+    space: Embeddings,
+    *,
+    centering: CenterMode = "none",
+    means: Mapping[str, np.ndarray] | np.ndarray | None = None,
+    languages: Sequence[str] | None = None,
+    query_languages: Sequence[str] | None = None,
+    direction: str = "forward",
+    scoring: str = "cosine",
+    margin_k: int = 4,
+) -> np.ndarray:
+    """Per sentence id, the share of ordered pairs ``(q, c)``, ``q != c``, it is retrieved in.
+
+    Why per sentence: a paired bootstrap over sentence ids needs one number per id whose mean is
+    the reported mean top-1. Pairs and centring follow ``BitextRetrievalEvaluator`` exactly
+    (queries in ``query_languages``, candidates in ``languages``; global means over both).
+    """
+    langs = check_embeddings(space, languages)
+    queries = langs if query_languages is None else list(query_languages)
+    missing = [q for q in queries if q not in space]
+    if missing:
+        raise ValueError(f"query languages missing from the space: {missing}")
+    used = list(dict.fromkeys([*langs, *queries]))
+    centred = center({lang: space[lang] for lang in used}, centering, means)
+    pairs = [(q, c) for q in queries for c in langs if c != q]
+    if not pairs:
+        raise ValueError("no ordered pair of distinct languages to score")
+    results = pairwise_top1(
+        centred,
+        pairs,
+        return_correct=True,
+        direction=direction,  # type: ignore[arg-type]
+        scoring=scoring,  # type: ignore[arg-type]
+        margin_k=margin_k,
+    )
+    return np.mean([res.item_scores() for res in results.values()], axis=0)
+
+
+def check_disjoint(eval_ids: Iterable[Any], heldout_ids: Iterable[Any]) -> None:
+    """Raise if a held-out sentence is also evaluated: its means would then see the test set."""
+    overlap = set(eval_ids) & set(heldout_ids)
+    if overlap:
+        first = sorted(overlap, key=str)[:5]
+        raise ValueError(
+            f"{len(overlap)} sentence ids are both evaluated and held out (first: {first}); "
+            "held-out means must come from sentences that are never evaluated"
+        )
+
+
+def heldout_means(
+    space_heldout: Embeddings,
+    languages: Sequence[str] | None = None,
+    *,
+    eval_ids: Iterable[Any] | None = None,
+    heldout_ids: Iterable[Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """``{lang: float64 mean}`` of the held-out space ONLY (the evaluated space is not an input).
+
+    Taking only the held-out space is the leakage guard: there is no way to pass evaluated
+    sentences in. With both id lists given, :func:`check_disjoint` checks the split too.
+    """
+    if eval_ids is not None and heldout_ids is not None:
+        check_disjoint(eval_ids, heldout_ids)
+    langs = check_embeddings(space_heldout, languages)
+    return {lang: np.asarray(space_heldout[lang], dtype=np.float64).mean(axis=0) for lang in langs}
+
+
+def _check_not_in_sample(
+    name: str, space: Embeddings, means: Mapping[str, Any], langs: list[str]
+) -> None:
+    """Held-out means equal to the evaluated means can only come from the evaluated sentences."""
+    for lang in langs:
+        if lang not in means:
+            raise ValueError(f"held-out means for {name!r} lack language {lang!r}")
+    own = [np.asarray(space[lang], dtype=np.float64).mean(axis=0) for lang in langs]
+    given = [np.asarray(means[lang], dtype=np.float64) for lang in langs]
+    if all(
+        g.shape == o.shape and np.allclose(g, o, rtol=_LEAK_RTOL, atol=0.0)
+        for g, o in zip(given, own, strict=True)
+    ):
+        raise ValueError(
+            f"held-out means for {name!r} equal the evaluated sentences' own means: they were "
+            "estimated on the evaluated split (use per_language_optimistic for that bound)"
+        )
+
+
+def control_table(
+    spaces: Mapping[str, Embeddings],
+    *,
+    held_out_means: Mapping[str, Mapping[str, np.ndarray] | None] | None = None,
+    eval_ids: Iterable[Any] | None = None,
+    heldout_ids: Iterable[Any] | None = None,
+    return_scores: bool = False,
+    **variant: Any,
+) -> dict[str, Any]:
+    """Mean top-1 of every space (e.g. "pre", "post", "random") under each control.
+
+    Returns ``{space: {raw, global, per_language_heldout, per_language_optimistic, n}}`` plus
+    ``definitions``, ``notes`` (e.g. held-out means missing: that entry is NaN) and ``variant``;
+    with ``return_scores``, ``scores`` = ``{"<space> (<control label>)": (n,) array}``, ready to
+    pass as baselines to :func:`verdict`. ``held_out_means[space]`` must be estimated on that
+    space's held-out split (:func:`heldout_means`): each space has its own offsets. ``variant``
+    goes to :func:`sentence_scores` (languages, query_languages, direction, scoring, margin_k).
+    """
+    bad = _RESERVED & set(spaces)
+    if bad:
+        raise ValueError(f"space names {sorted(bad)} are reserved for the table's own keys")
+    if eval_ids is not None and heldout_ids is not None:
+        check_disjoint(eval_ids, heldout_ids)
+    held_out_means = held_out_means or {}
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    scores: dict[str, np.ndarray] = {}
+    for name, space in spaces.items():
+        langs = check_embeddings(space, variant.get("languages"))
+        queries = variant.get("query_languages") or []
+        used = list(dict.fromkeys([*langs, *queries]))
+        runs: dict[str, tuple[CenterMode, Any]] = {
+            "raw": ("none", None),
+            "global": ("global", None),
+        }
+        means = held_out_means.get(name)
+        if means is None:
+            notes.append(f"{name}: no held-out means given; per_language_heldout skipped (NaN)")
+        else:
+            _check_not_in_sample(name, space, means, used)
+            runs["per_language_heldout"] = ("per-language", {lang: means[lang] for lang in used})
+        runs["per_language_optimistic"] = ("per-language", None)
+        row: dict[str, float] = {}
+        for control in CONTROLS:
+            if control not in runs:
+                row[control] = float("nan")
+                continue
+            mode, m = runs[control]
+            s = sentence_scores(space, centering=mode, means=m, **variant)
+            row[control] = float(s.mean())
+            scores[f"{name} ({CONTROL_LABELS[control]})"] = s
+        row["n"] = float(np.shape(space[langs[0]])[0])
+        out[name] = row
+    out["definitions"] = dict(DEFINITIONS)
+    out["notes"] = notes
+    out["variant"] = {
+        "direction": variant.get("direction", "forward"),
+        "scoring": variant.get("scoring", "cosine"),
+        "ties": "strict",
+        "score": "mean over sentences and ordered language pairs of top-1 correctness",
+    }
+    if return_scores:
+        out["scores"] = scores
+    return out
+
+
+def best_layer(per_layer_scores: Sequence[float]) -> dict[str, Any]:
+    """The best layer of the un-intervened model: a baseline the intervention must also beat.
+
+    NaN layers are ignored; the first layer wins exact ties.
+    """
+    vals = np.asarray(per_layer_scores, dtype=np.float64)
+    if vals.ndim != 1 or vals.size == 0 or not np.any(np.isfinite(vals)):
+        raise ValueError("need a non-empty 1-D list with at least one finite score per layer")
+    layer = int(np.nanargmax(vals))
+    return {"layer": layer, "value": float(vals[layer])}
+
+
+def _scores(x: Any, name: str, n: int | None) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of per-sentence scores")
+    if n is not None and a.size != n:
+        raise ValueError(f"{name} has {a.size} sentences, the intervention {n}: not paired")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} has non-finite per-sentence scores")
+    return a
+
+
+def paired_bootstrap_means(diffs: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """``(n_boot, k)`` resampled means of ``k`` paired difference columns ``(n, k)``.
+
+    One index draw serves every column, so all baselines are compared on the same resampled ids.
+    """
+    n = diffs.shape[0]
+    rng = np.random.default_rng(seed)
+    block = max(1, _BLOCK_ELEMENTS // n)
+    parts = []
+    for start in range(0, n_boot, block):
+        idx = rng.integers(0, n, size=(min(block, n_boot - start), n))
+        parts.append(np.stack([diffs[idx, j].mean(axis=1) for j in range(diffs.shape[1])], 1))
+    return np.concatenate(parts)
+
+
+def verdict(
+    intervention: np.ndarray,
+    baselines: Mapping[str, np.ndarray],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    ci: float = 0.95,
+    intervention_name: str = "intervention",
+) -> dict[str, Any]:
+    """Intervention vs every baseline on the same sentences, and which one wins, in plain words.
+
+    ``delta.<b>`` = mean(intervention - baseline) with a paired percentile bootstrap CI over
+    sentence ids (``ci_low.<b>``, ``ci_high.<b>``). ``best_baseline`` has the highest mean;
+    ``beats_best_baseline`` is True only if the CI of the difference to it lies above 0. The CI
+    covers sentence sampling only, not the choice of languages, layers or random-unit draws.
+    """
+    if not baselines:
+        raise ValueError("give at least one baseline")
+    if not 0 < ci < 1:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    a = _scores(intervention, intervention_name, None)
+    names = list(baselines)
+    base = np.stack([_scores(baselines[b], b, a.size) for b in names], axis=1)
+    boots = paired_bootstrap_means(a[:, None] - base, n_boot=n_boot, seed=seed)
+    alpha = (1.0 - ci) / 2.0
+    lows, highs = np.quantile(boots, [alpha, 1.0 - alpha], axis=0)
+    out: dict[str, Any] = {"intervention": intervention_name, "mean": float(a.mean())}
+    parts = []
+    for j, b in enumerate(names):
+        m, d = float(base[:, j].mean()), float(a.mean() - base[:, j].mean())
+        lo, hi = float(lows[j]), float(highs[j])
+        out[f"mean.{b}"], out[f"delta.{b}"] = m, d
+        out[f"ci_low.{b}"], out[f"ci_high.{b}"] = lo, hi
+        parts.append(f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}] vs {b} ({m:.3f})")
+    best = names[int(np.argmax(base.mean(axis=0)))]
+    lo, hi = out[f"ci_low.{best}"], out[f"ci_high.{best}"]
+    level = f"{ci:.0%} CI"
+    if lo > 0:
+        winner = intervention_name
+        end = (
+            f"winner: {intervention_name}, which beats the best baseline ({best}); "
+            f"the {level} of the difference excludes 0"
+        )
+    elif hi < 0:
+        winner = best
+        end = (
+            f"winner: the baseline {best}; the {level} of the difference excludes 0, so this "
+            f"control alone, with no intervention, does better than {intervention_name}"
+        )
+    else:
+        winner = "none"
+        end = (
+            f"no winner: {intervention_name} and the best baseline ({best}) are not "
+            f"distinguishable (the {level} of the difference includes 0), so the gain is not "
+            "shown to exceed this control"
+        )
+    out.update(
+        best_baseline=best,
+        beats_best_baseline=bool(lo > 0),
+        winner=winner,
+        n=int(a.size),
+        n_boot=int(n_boot),
+        ci=float(ci),
+        method="paired percentile bootstrap over sentence ids (same ids for both sides)",
+    )
+    out["summary"] = (
+        f"{intervention_name}: mean top-1 {a.mean():.3f} over {a.size} sentences; "
+        + "; ".join(parts)
+        + f"; {end}."
+    )
+    return out
