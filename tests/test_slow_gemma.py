@@ -43,8 +43,13 @@ def test_real_experts_intervention_and_restoration(gemma, tmp_path):
 
     corpus = load_bible(["eng", "fra", "deu"], books=["John"])
     parts = split(corpus, {"experts": 40, "eval": 12}, seed=0)
-    experts, responses = find_experts(
-        gemma, parts["experts"], ["fra"], negatives=["eng", "deu"], k=100, max_length=48,
+    experts, _ = find_experts(
+        gemma,
+        parts["experts"],
+        ["fra"],
+        negatives=["eng", "deu"],
+        k=100,
+        max_length=48,
         progress=False,
     )
     ex = experts["fra_Latn"]
@@ -71,15 +76,37 @@ def test_demo_path_end_to_end(tmp_path):
     from langsteer.cli import main
 
     out = tmp_path / "demo"
-    rc = main([
-        "demo", "--out", str(out),
-        "--set", "corpus.n_expert=24", "--set", "corpus.n_eval=16",
-        "--set", 'experts.targets=["eng", "fra"]', "--set", "experts.negatives=[]",
-        "--set", 'evaluation.languages=["eng", "fra", "deu"]', "--set", "experts.k=50",
-        "--set", "sweep.ks=[0, 50]", "--set", "sweep.n_samples=2",
-        "--set", "sweep.max_new_tokens=6", "--set", "sweep.n_ppl=2",
-        "--set", "run.max_length=32", "--set", "run.progress=false",
-    ])
+    rc = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--set",
+            "corpus.n_expert=24",
+            "--set",
+            "corpus.n_eval=16",
+            "--set",
+            'experts.targets=["eng", "fra"]',
+            "--set",
+            "experts.negatives=[]",
+            "--set",
+            'evaluation.languages=["eng", "fra", "deu"]',
+            "--set",
+            "experts.k=50",
+            "--set",
+            "sweep.ks=[0, 50]",
+            "--set",
+            "sweep.n_samples=2",
+            "--set",
+            "sweep.max_new_tokens=6",
+            "--set",
+            "sweep.n_ppl=2",
+            "--set",
+            "run.max_length=32",
+            "--set",
+            "run.progress=false",
+        ]
+    )
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert res["model"]["signature"]["model_type"] == "gemma3_text"
