@@ -169,3 +169,20 @@ def test_stops_after_last_hooked_layer():
     res = collect_responses(loaded, SENTENCES, units, progress=False)
     h.remove()
     assert calls == [] and res.values.shape == (len(SENTENCES), units.n_units)
+
+
+def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
+    from langsteer.cache import cache_key, cached_array
+
+    key_payload = {"x": 1}
+    folder = tmp_path / "kind"
+    folder.mkdir()
+    stale = folder / f"{cache_key(key_payload)}.999999999.tmp.npy"
+    stale.write_bytes(b"half-written")
+
+    def fill(out):
+        out[:] = 1.0
+        return {}
+
+    values, meta = cached_array(tmp_path, "kind", key_payload, (2, 3), fill, {})
+    assert not stale.exists() and float(values.sum()) == 6.0

@@ -47,6 +47,24 @@ def _allocate(shape: tuple[int, ...], path: Path | None) -> np.ndarray:
     return np.empty(shape, dtype=np.float32)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(folder: Path, key: str) -> None:
+    """Delete temp files of this key left by processes that died (e.g. killed with SIGKILL)."""
+    for tmp in folder.glob(f"{key}.*.tmp.npy"):
+        pid = tmp.name.split(".")[1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
 def cached_array(
     cache_dir: str | Path | None,
     kind: str,
@@ -72,6 +90,7 @@ def cached_array(
     if final.exists() and info.exists():
         stored = json.loads(info.read_text())
         return np.load(final, mmap_mode="r"), {**stored, "cache": {"hit": True, "key": key}}
+    _remove_stale(folder, key)
     tmp = folder / f"{key}.{os.getpid()}.tmp.npy"
     try:
         out = _allocate(shape, tmp)
