@@ -184,5 +184,5 @@ def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
         out[:] = 1.0
         return {}
 
-    values, meta = cached_array(tmp_path, "kind", key_payload, (2, 3), fill, {})
+    values, _ = cached_array(tmp_path, "kind", key_payload, (2, 3), fill, {})
     assert not stale.exists() and float(values.sum()) == 6.0
