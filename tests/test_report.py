@@ -27,9 +27,12 @@ SECTIONS = [
     "Retrieval with the target as query (paper Fig. 4)",
     "Change in retrieval over all language pairs (paper Fig. 5)",
     "Retrieval at every layer",
+    "Controls: can something simpler explain the gain?",
     "2-D projection of the embedding space (paper Fig. 6)",
     "Paraphrase retrieval within one language (paper Table 3)",
     "Correlation of retrieval with distance (paper Table 2)",
+    "Number of experts: steering vs perplexity (paper Fig. 3)",
+    "Generated samples",
     "Timings",
     "Provenance",
 ]
@@ -37,7 +40,8 @@ SECTIONS = [
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """One real study (two targets, random control, correlation, projection), run once."""
+    """One real study (two targets, random control, controls, correlation, projection, k sweep
+    with generation), run once."""
     tmp = tmp_path_factory.mktemp("study")
     tiny = tiny_model("llama")
     tiny.model.save_pretrained(tmp / "model")
@@ -45,10 +49,12 @@ def results(tmp_path_factory):
     corpus = make_parallel_dir(tmp / "corpus")
     cfg = config_from_dict({
         "model": {"id": str(tmp / "model")},
-        "corpus": {"source": str(corpus), "n_expert": 20, "n_eval": 15},
+        "corpus": {"source": str(corpus), "n_expert": 16, "n_center": 8, "n_eval": 14},
         "experts": {"targets": ["eng", "deu"], "k": 8},
         "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 50},
         "analyses": {"paraphrase": False},
+        "sweep": {"enabled": True, "ks": [0, 4, 8], "n_samples": 2, "max_new_tokens": 4,
+                  "n_ppl": 3, "retrieval": True, "n_keep": 2},
         "run": {"cache_dir": str(tmp / "cache"), "progress": False, "batch_size": 8},
     })  # fmt: skip
     return run_study(cfg, tmp / "out")
@@ -60,7 +66,7 @@ def res(results):
 
 
 def with_extras(res: dict) -> dict:
-    """Add what the tiny study cannot make: paraphrase (real evaluator), a k sweep, samples."""
+    """Add what the tiny study cannot make: paraphrase (real evaluator), a defined r."""
     rng = np.random.default_rng(0)
     q, c = rng.normal(size=(12, 8)), rng.normal(size=(12, 8))
     para = ParaphraseEvaluator().evaluate((q, q + 0.1 * c), (q, q + 0.5 * c))
@@ -70,16 +76,7 @@ def with_extras(res: dict) -> dict:
     five = ["a", "b", "c", "d", "e"]
     acc0, acc1, d0, d1 = (dict(zip(five, rng.random(5).tolist(), strict=True)) for _ in range(4))
     res["targets"]["deu_Latn"]["correlation"] = paper_correlations(acc0, acc1, d0, d1, n_boot=50)
-    res["sweep"] = {
-        "eng_Latn": {
-            "k": [1, 4, 16, 64],
-            "target_rate": [0.1, 0.3, 0.7, 0.9],
-            "log_ppl": [2.1, 2.3, 2.9, 3.8],
-            "retrieval_gain": [0.0, 0.02, 0.05, 0.04],
-        },
-        "deu_Latn": {"k": [1, 2], "target_rate": [0.2, 0.4], "log_ppl": [2.0, 2.2]},
-    }
-    res["generation"] = {"eng_Latn": {"16": {"target_rate": 0.7, "samples": ["abc", "<b>x"] * 4}}}
+    res["generation"]["eng_Latn"]["4"]["samples"].append("<b>x")
     return res
 
 
@@ -101,7 +98,7 @@ def test_full_report(res, tmp_path):
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     files = pngs(tmp_path)
-    # 5 per target (experts, top-1, delta, layers, projection) + 2 sweeps
+    # per target: experts, top-1, delta, layers, projection, sweep
     assert len(files) == 12
     for f in files:
         data = f.read_bytes()
@@ -111,13 +108,14 @@ def test_full_report(res, tmp_path):
     # HTML is self-contained: every figure inline, nothing fetched, no scripts
     assert page.count('src="data:image/png;base64,') == len(files)
     assert 'src="http' not in page and "<script" not in page and "<link" not in page
-    for title in [*SECTIONS, "Number of experts: steering vs perplexity (paper Fig. 3)"]:
+    for title in SECTIONS:
         assert f"## {title}" in md
         assert f">{title}</h2>" in page.replace("&#x27;", "'")
     for lang in ("English", "German", "French"):
         assert lang in md and lang in page
     assert "ties strict (wrong)" in md  # every retrieval number names its variant
     assert "Random units of the same count" in md  # the Sec. 7 comparison is spelled out
+    assert "Against the controls: " in md and "per-language centring, held-out means" in md
     assert "could not be" not in md  # no section or figure fell back to a note
     assert "Mixed" in md and "pairs" in md  # paraphrase table
     assert re.search(r"\| -?\d\.\d\d \| \[-?\d\.\d\d, -?\d\.\d\d\] \|", md)  # r [CI]
@@ -138,7 +136,7 @@ def test_degenerate_correlation_reads_na(res, tmp_path, monkeypatch):
 def test_missing_optional_parts(res, tmp_path):
     pytest.importorskip("matplotlib")
     for t in res["targets"].values():
-        for key in ("random_control", "projection", "paraphrase"):
+        for key in ("random_control", "projection", "paraphrase", "controls"):
             t.pop(key, None)
         t["correlation"] = {"note": "need at least 3 languages"}
     res.pop("baseline")
@@ -153,7 +151,7 @@ def test_missing_optional_parts(res, tmp_path):
     assert "need at least 3 languages" in md
     assert "could not be" not in md
     assert not list((tmp_path / "figures").glob("projection_*"))
-    assert len(pngs(tmp_path)) == 8
+    assert len(pngs(tmp_path)) == 10  # 5 per target: no projection
 
 
 def test_empty_and_unknown_results_do_not_crash(tmp_path, monkeypatch):

@@ -28,7 +28,9 @@ single-process ones, bit for bit, because of how the work is split:
   instead of leaving the others blocked in a collective.
 
 With one process (not launched, or ``accelerate`` missing) both functions are exactly
-``collect_responses`` / ``encode``.
+``collect_responses`` / ``encode``, so callers can use them unconditionally. The model must sit
+on the process's own device (``distributed_state().device``), whole: data parallelism and
+``device_map="auto"`` do not mix.
 """
 
 from __future__ import annotations

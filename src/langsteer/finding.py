@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from langsteer.corpora import Corpus
+from langsteer.distributed import collect_responses_distributed
 from langsteer.experts import ExpertFinder, ExpertSet
 from langsteer.languages import normalize_language
 from langsteer.models import LoadedModel, resolve_units
-from langsteer.responses import Responses, collect_responses
+from langsteer.responses import Responses
 
 
 def probing_set(corpus: Corpus, languages: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -66,7 +67,7 @@ def find_experts(
         )
     unit_set = resolve_units(loaded.model, units)
     sentences, lang_of = probing_set(corpus, languages)
-    responses = collect_responses(
+    responses = collect_responses_distributed(
         loaded,
         sentences,
         unit_set,

@@ -20,8 +20,8 @@ import numpy as np
 from langsteer import __version__
 from langsteer.config import StudyConfig
 from langsteer.corpora import Corpus, ParaphrasePairs, bible_paraphrases, load_corpus, split
+from langsteer.distributed import distributed_state, encode_distributed
 from langsteer.embedded import EMBEDDED_ALIASES, cache_root, load_embedded
-from langsteer.embeddings import encode
 from langsteer.evaluation import (
     GeometryEvaluator,
     ParaphraseEvaluator,
@@ -63,14 +63,25 @@ class Timer:
 
 
 def open_model(config: StudyConfig) -> LoadedModel:
+    """Load the study's model; under ``accelerate launch`` each process takes its own device."""
     m = config.model
+    device = m.device
+    state = distributed_state()
+    if state is not None:
+        if m.device_map:
+            raise ValueError(
+                "model.device_map splits one model over GPUs: not with several processes"
+            )
+        if device == "auto":
+            device = str(state.device)
     if m.id in EMBEDDED_ALIASES:
-        return load_embedded(device=m.device, dtype=m.dtype, root=config.run.cache_dir)
+        with state.main_process_first() if state else contextlib.nullcontext():
+            return load_embedded(device=device, dtype=m.dtype, root=config.run.cache_dir)
     return load_model(
         m.id,
         gguf_file=m.gguf_file,
         revision=m.revision,
-        device=m.device,
+        device=device,
         dtype=m.dtype,
         device_map=m.device_map,
     )
@@ -181,7 +192,7 @@ class Study:
 
     def _encode(self, sentences: list[str], intervention=None) -> np.ndarray:
         e, r = self.config.evaluation, self.config.run
-        return encode(
+        return encode_distributed(
             self.loaded,
             sentences,
             pooling=e.pooling,
@@ -327,8 +338,15 @@ class Study:
         results.update(self._provenance(corpora, responses))
         results["timings"] = dict(t.seconds)
         results = strict_json(results)
-        atomic_write_json(self.out / "results.json", results, allow_nan=False)
+        if self.is_main:
+            atomic_write_json(self.out / "results.json", results, allow_nan=False)
         return results
+
+    @property
+    def is_main(self) -> bool:
+        """Only one process writes results under ``accelerate launch``."""
+        state = distributed_state()
+        return state is None or state.is_main_process
 
     def _sweep(self, experts: dict[str, ExpertSet], eval_corpus: Corpus) -> dict[str, Any]:
         """The k trade-off (paper Fig. 3): target rate and perplexity, optionally retrieval."""
@@ -432,7 +450,11 @@ class Study:
     def _save_experts(self, experts: dict[str, ExpertSet]) -> dict[str, str]:
         folder = self.out / "experts"
         folder.mkdir(exist_ok=True)
-        return {lang: str(ex.save(folder / f"{lang}.safetensors")) for lang, ex in experts.items()}
+        paths = {lang: folder / f"{lang}.safetensors" for lang in experts}
+        if self.is_main:
+            for lang, ex in experts.items():
+                ex.save(paths[lang])
+        return {lang: str(path) for lang, path in paths.items()}
 
     def _target(self, target: str, ex: ExpertSet, pre: dict, file: str) -> dict[str, Any]:
         cfg, t = self.config, self.timer

@@ -43,11 +43,12 @@ __all__ = ["build_blocks", "title_of", "write_report"]
 # Keys of results.json that some section renders; anything else is listed under Provenance.
 KNOWN_TOP = {
     "targets", "baseline", "config", "languages", "model", "corpora", "paraphrase_pairs",
-    "responses", "versions", "machine", "langsteer", "timings", "sweep", "generation",
+    "responses", "versions", "machine", "langsteer", "timings", "sweep", "sweep_options",
+    "generation",
 }  # fmt: skip
 KNOWN_TARGET = {
     "retrieval", "geometry", "paraphrase", "correlation", "projection", "experts",
-    "intervention", "random_control",
+    "intervention", "random_control", "controls",
 }  # fmt: skip
 RANDOM = "random units = the same number of randomly chosen units given the experts' values"
 
@@ -95,7 +96,9 @@ class Ctx:
     def figure(self, stem: str, target: str, draw: Callable[[], bytes], caption: str) -> Block:
         """A figure block, or a note when matplotlib is missing or the drawing fails."""
         if not self.draw:
-            return Para("Figure skipped: matplotlib is not installed (pip install matplotlib).")
+            return Para(
+                "Figure skipped: matplotlib is not installed (pip install matplotlib).", "note"
+            )
         try:
             png = draw()
         except Exception as exc:  # a figure must never cost the report
@@ -118,6 +121,11 @@ class Ctx:
             f"their translation. Variant: {parts or 'not recorded'}; sentence embedding = "
             f"{plain(ev.get('pooling', '?'))} over tokens{bos}, at {where}{per}."
         )
+
+    def study_variant(self) -> str:
+        """The variant of the first target's retrieval: the study-wide setting, for summaries."""
+        first = next(iter(self.targets.values()), {})
+        return self.variant(_dict(first.get("retrieval")))
 
     def random_note(self) -> str:
         seed = _get(self.cfg, "intervention", "random_seed")
@@ -199,6 +207,9 @@ def _summary_for(ctx: Ctx, lang: str, t: dict) -> str:
         out.append(_versus("centroid distance", _diff(d0, d1), _diff(d0, rd1), lambda x: drop(-x)))
     else:
         out.append("No random-unit control was run, so nothing shows the change needs the experts.")
+    v = _get(t, "controls", "verdict")
+    if isinstance(v, dict) and v.get("winner") is not None:
+        out.append("Against the controls: " + verdict_words(v))
     para = _dict(t.get("paraphrase"))
     if para.get("paraphrase.mixed") is not None:
         out.append(
@@ -212,11 +223,11 @@ def summary_blocks(ctx: Ctx) -> list[Block]:
     blocks: list[Block] = [Para(_summary_for(ctx, x, t), "summary") for x, t in ctx.targets.items()]
     if not blocks:
         blocks.append(Para("results.json holds no target languages: nothing to report.", "summary"))
-    if isinstance(ctx.n_eval, int) and ctx.n_eval > 0:
-        blocks.append(Para(
-            f"Resolution: {ctx.n_eval} evaluation sentences per language, so one sentence is "
-            f"{100 / ctx.n_eval:.1f} percentage points (pp) of top-1 accuracy; changes of a "
-            "sentence or two are noise.", "note"))  # fmt: skip
+    if ctx.targets:
+        has_ci = any(_get(t, "controls", "verdict") for t in ctx.targets.values())
+        ci = " (the Controls section gives bootstrap CIs)" if has_ci else ""
+        note = f"{ctx.study_variant()} Changes of a sentence or two are noise{ci}."
+        blocks.append(Para(note, "note"))
     return blocks
 
 
@@ -428,6 +439,72 @@ def layers_section(ctx: Ctx) -> list[Block]:
     return out
 
 
+# --- controls: could something simpler explain the gain? ---------------------------------------
+
+CONTROL_NAMES = {
+    "raw": "raw",
+    "global": "global centring",
+    "per_language_heldout": "per-language centring, held-out means",
+    "per_language_optimistic": "per-language centring, evaluated means (optimistic)",
+}
+SPACE_NAMES = {"pre": "original model", "post": "experts forced", "random": "random units forced"}
+
+
+def verdict_words(v: dict) -> str:
+    """The verdict in one plain sentence (the long form is in the table below it)."""
+    winner, best, who = v.get("winner"), plain(v.get("best_baseline")), plain(v.get("intervention"))
+    d, lo, hi = (v.get(f"{x}.{best}") for x in ("delta", "ci_low", "ci_high"))
+    diff = f"{pp(d)}, 95% CI [{pp(lo)}, {pp(hi)}]"
+    if winner == "none":
+        return f"no winner: {who} is not distinguishable from the best control, {best} ({diff})."
+    if winner == v.get("intervention"):
+        return f"{who} beats every control, the best being {best} ({diff})."
+    return f"a control ({best}) does better than {who} ({diff})."
+
+
+def controls_section(ctx: Ctx) -> list[Block]:
+    out: list[Block] = []
+    for lang, t in ctx.targets.items():
+        c = _dict(t.get("controls"))
+        table, v = _dict(c.get("table")), _dict(c.get("verdict"))
+        spaces = [k for k in table if isinstance(table[k], dict) and k in SPACE_NAMES]
+        if not spaces and not v:
+            continue
+        out.append(Heading(label(lang), 3))
+        if v:
+            out.append(Para("Verdict: " + verdict_words(v), "summary"))
+        keys = [k for k in CONTROL_NAMES if any(k in table[s] for s in spaces)]
+        if spaces:
+            rows = [[SPACE_NAMES[s], *(pct(table[s].get(k)) for k in keys)] for s in spaces]
+            defs = _dict(table.get("definitions"))
+            cap = "Mean top-1 of each space under each control. " + " ".join(
+                f"{CONTROL_NAMES.get(k, k)}: {plain(d)}." for k, d in defs.items()
+            )
+            notes = table.get("notes") or []
+            cap += (" Notes: " + "; ".join(map(plain, notes)) + ".") if notes else ""
+            variant = ", ".join(f"{k} {plain(x)}" for k, x in _dict(table.get("variant")).items())
+            cap += f" Variant: {variant or 'not recorded'}."
+            header = ["Space", *(CONTROL_NAMES.get(k, k) for k in keys)]
+            out.append(Table(header, rows, cap))
+        names = [k[len("mean.") :] for k in v if k.startswith("mean.")]
+        if names:
+            rows = []
+            for b in names:
+                lo, hi = v.get(f"ci_low.{b}"), v.get(f"ci_high.{b}")
+                best = " (best control)" if b == v.get("best_baseline") else ""
+                ci = f"[{pp(lo)}, {pp(hi)}]"
+                rows.append([b + best, pct(v.get(f"mean.{b}")), pp(v.get(f"delta.{b}")), ci])
+            cap = (
+                f"{plain(v.get('intervention'))}: mean top-1 {pct(v.get('mean'))} over "
+                f"{plain(v.get('n'))} sentences, against each control on the same sentences; "
+                f"{plain(v.get('method'))}, {plain(v.get('n_boot'))} resamples. The CI covers "
+                "sentence sampling only."
+            )
+            head = ["Control", "its mean top-1", "experts - control", "95% CI"]
+            out.append(Table(head, rows, cap))
+    return out
+
+
 def projection_section(ctx: Ctx) -> list[Block]:
     out: list[Block] = []
     names = {x: name(x) for x in ctx.langs}
@@ -472,11 +549,10 @@ def paraphrase_section(ctx: Ctx) -> list[Block]:
         on = plain(_get(ctx.cfg, "analyses", "paraphrase"))
         return [Para(f"Not run (analyses.paraphrase = {on}, or no paraphrase pairs).", "note")]
     src = _dict(ctx.r.get("paraphrase_pairs"))
-    where = (
-        f" {plain(src.get('n'))} pairs from {plain(_get(src, 'provenance', 'source'))}."
-        if src
-        else ""
-    )
+    sides = _dict(_get(src, "provenance", "translations")).values()
+    books = [f"{plain(v.get('name'))} ({label(v.get('language'))})" for v in sides if _dict(v)]
+    where = f" {plain(src.get('n'))} pairs from {plain(_get(src, 'provenance', 'source'))}"
+    where = (where + (": " + " vs ".join(books) if books else "") + ".") if src else ""
     cap = (
         "Top-1 paraphrase retrieval within one language. Pre = both sides embedded by the "
         "original model; Post = both by the intervened model; Mixed = original queries against "
@@ -531,7 +607,7 @@ def correlation_section(ctx: Ctx) -> list[Block]:
         "Pearson r over candidate languages with the target as the query (one point per "
         f"language); 95% percentile-bootstrap CI ({plain(n_boot)} resamples). Distance = mean "
         "cosine distance between translations. Gain = post - pre top-1; drop = pre - post "
-        "distance (positive = closer). n/a = undefined (see the note)."
+        "distance (positive = closer). n/a = undefined (see the note). " + ctx.study_variant()
     )
     header = ["Experts of", "Units forced", "Relation", "r", "95% CI", "p", "n", "Note"]
     return [Table(header, rows, cap)]
@@ -540,28 +616,61 @@ def correlation_section(ctx: Ctx) -> list[Block]:
 # --- later additions: k sweep (Fig. 3) and generated samples -------------------------------------
 
 
+def _top_languages(dist: Any, n: int = 3) -> str:
+    """'English 60%, French 25%': what the generations were identified as."""
+    items = sorted(_dict(dist).items(), key=lambda kv: -kv[1] if _num(kv[1]) else 0)[:n]
+    return ", ".join(f"{name(c)} {pct(v, 0)}" for c, v in items) or "n/a"
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+# (key in results["sweep"][target], column header, formatter); shown when present
+SWEEP_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("target_rate", "target-language share", pct),
+    ("distribution", "identified as", _top_languages),
+    ("log_ppl", "log-perplexity (nats/token)", partial(num, digits=3)),
+    ("ppl", "perplexity", partial(num, digits=1)),
+    ("retrieval_mean", "mean top-1", pct),
+    ("retrieval_gain", "top-1 gain vs k = 0", pp),
+    ("retrieval_mean_centred", "mean top-1, per-language centred", pct),
+    ("mean_score", "mean expert score", num),
+    ("seconds", "time", seconds),
+]
+
+
 def sweep_section(ctx: Ctx) -> list[Block]:
     out: list[Block] = []
+    opts = _dict(ctx.r.get("sweep_options"))
+    shown = ("n_samples", "seeds", "max_new_tokens", "temperature", "top_p")
+    how = ", ".join(f"{k} {plain(opts[k])}" for k in shown if k in opts)
+    ident = _dict(opts.get("identifier"))
+    how += f"; language identifier {plain(ident.get('name'))} {plain(ident.get('version'))}"
     for lang, s in _dict(ctx.r.get("sweep")).items():
         if not isinstance(s, dict) or not isinstance(s.get("k"), list):
             continue
         ks, nm = s["k"], name(lang)
-        col = {key: s.get(key) for key in ("target_rate", "log_ppl", "retrieval_gain")}
-        gain = col["retrieval_gain"] if isinstance(col["retrieval_gain"], list) else None
-        col = {k: v if isinstance(v, list) else [None] * len(ks) for k, v in col.items()}
+        cols = [(key, head, f) for key, head, f in SWEEP_COLUMNS if isinstance(s.get(key), list)]
+        rows = [[plain(k) + (" (original model)" if k == 0 else "")] for k in ks]
+        for key, _, fmt in cols:
+            for row, v in zip(rows, s[key], strict=False):
+                row.append(fmt(v))
+        series = {k: s.get(k) if isinstance(s.get(k), list) else [None] * len(ks)
+                  for k in ("target_rate", "log_ppl")}  # fmt: skip
+        gain = s.get("retrieval_gain") if isinstance(s.get("retrieval_gain"), list) else None
         title = f"{nm}: steering vs perplexity"
-        draw = partial(F.sweep, ks, col["target_rate"], col["log_ppl"], gain, title)
+        draw = partial(F.sweep, ks, series["target_rate"], series["log_ppl"], gain, title)
         cap = (
             f"Share of generations identified as {nm} (%, left axis) and log-perplexity on {nm} "
             "text (nats per token, right axis) against the number of experts forced."
         )
-        rows = [
-            [plain(k), pct(a), num(b, 3), pp(c)]
-            for k, a, b, c in zip(ks, *col.values(), strict=False)
-        ]
-        header = ["k (experts)", f"{nm} share", "log-perplexity (nats/token)", "mean top-1 gain"]
         out += [Heading(label(lang), 3), ctx.figure("sweep", lang, draw, cap)]
-        out.append(Table(header, rows))
+        header = ["k (experts)", *(head for _, head, _ in cols)]
+        cap = f"Generation: {how}. " if opts else ""
+        if any(key.startswith("retrieval") for key, _, _ in cols):
+            cap += "Retrieval columns: mean over ordered pairs. " + ctx.study_variant()
+        out.append(Table(header, rows, cap))
     return out
 
 
@@ -644,6 +753,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], list[Block]]]] = [
     ("Retrieval with the target as query (paper Fig. 4)", top1_section),
     ("Change in retrieval over all language pairs (paper Fig. 5)", delta_section),
     ("Retrieval at every layer", layers_section),
+    ("Controls: can something simpler explain the gain?", controls_section),
     ("2-D projection of the embedding space (paper Fig. 6)", projection_section),
     ("Paraphrase retrieval within one language (paper Table 3)", paraphrase_section),
     ("Correlation of retrieval with distance (paper Table 2)", correlation_section),

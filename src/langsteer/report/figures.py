@@ -245,7 +245,7 @@ def sweep(
     title: str,
 ) -> bytes:
     """Paper Fig. 3: share of target-language generations and log-perplexity against k."""
-    fig = _figure(5.5, 3.2)
+    fig = _figure(6.0, 3.5)
     ax = fig.subplots()
     ax.plot(k, _pct(target_rate), marker="o", color=COLORS["post"], label="target-language share")
     if retrieval_gain is not None:
@@ -270,6 +270,8 @@ def sweep(
     ax2.set_ylabel("log-perplexity (nats per token)")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="best")
+    fig.legend(
+        lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="outside lower center", ncols=3
+    )
     ax.set_title(title, fontsize=10)
     return _png(fig)
