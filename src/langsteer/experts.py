@@ -251,10 +251,13 @@ class ExpertSet:
         hp_idx, _ = self.units.locate(self.indices)
         by_layer: dict[int, int] = {}
         by_kind: dict[str, int] = {}
+        by_layer_kind: dict[int, dict[str, int]] = {}
         for h in hp_idx:
             hp = self.units.hook_points[int(h)]
             by_layer[hp.layer] = by_layer.get(hp.layer, 0) + 1
             by_kind[hp.kind] = by_kind.get(hp.kind, 0) + 1
+            cell = by_layer_kind.setdefault(hp.layer, {})
+            cell[hp.kind] = cell.get(hp.kind, 0) + 1
         top = top_units(self.scores, self.k)
         return {
             "target": self.target,
@@ -265,6 +268,8 @@ class ExpertSet:
             "min_score": float(self.scores[top].min()) if self.k else float("nan"),
             "by_layer": dict(sorted(by_layer.items())),
             "by_kind": by_kind,
+            "by_layer_kind": dict(sorted(by_layer_kind.items())),
+            "layer_numbering": "decoder block index (0 = first block)",
         }
 
     # --- persistence -----------------------------------------------------------------------

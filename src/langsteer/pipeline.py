@@ -227,18 +227,18 @@ class Study:
             )
         return space
 
-    def _retrieval(self, space: dict) -> dict[tuple[str, str], float]:
+    def _evaluator(self, centering: str = "none") -> BitextRetrievalEvaluator:
         e = self.config.evaluation
-        ev = BitextRetrievalEvaluator(
-            self.langs["evaluation"], direction=e.direction, scoring=e.scoring
+        return BitextRetrievalEvaluator(
+            self.langs["evaluation"], direction=e.direction, scoring=e.scoring, centering=centering
         )
-        return ev.accuracies(select_layer(space["langs"], e.layer))
+
+    def _retrieval(self, space: dict) -> dict[tuple[str, str], float]:
+        layer = self.config.evaluation.layer
+        return self._evaluator().accuracies(select_layer(space["langs"], layer))
 
     def _per_layer_mean(self, space: dict) -> list[float]:
-        e = self.config.evaluation
-        ev = BitextRetrievalEvaluator(
-            self.langs["evaluation"], direction=e.direction, scoring=e.scoring
-        )
+        ev = self._evaluator()
         n_layers = next(iter(space["langs"].values())).shape[1]
         return [
             float(np.mean(list(ev.accuracies(select_layer(space["langs"], layer)).values())))
@@ -258,7 +258,8 @@ class Study:
             "mean_post": float(np.mean(list(acc_post.values()))),
             "per_layer_mean_post": self._per_layer_mean(post),
             "layer": e.layer,
-            "variant": {"direction": e.direction, "scoring": e.scoring, "ties": "strict (wrong)"},
+            "layer_numbering": "hidden-state index (0 = token embeddings, -1 = last)",
+            "variant": self._evaluator().variant,
         }
         pre_l, post_l = select_layer(pre["langs"], e.layer), select_layer(post["langs"], e.layer)
         if a.geometry:
@@ -401,17 +402,19 @@ class Study:
             "retrieval_mean": raw,
             "retrieval_gain": [x - raw[ks.index(0)] if 0 in ks else None for x in raw],
             "retrieval_mean_centred": centred,
+            "retrieval_centring": "per-language, held-out means"
+            if "center" in self.pre_space
+            else "per-language, evaluated means (optimistic)",
         }
 
     def _mean_top1(self, space: dict, centering: str) -> float:
-        e = self.config.evaluation
-        ev = BitextRetrievalEvaluator(
-            self.langs["evaluation"],
-            direction=e.direction,
-            scoring=e.scoring,
-            centering=centering,
-        )
-        return float(np.mean(list(ev.accuracies(select_layer(space["langs"], e.layer)).values())))
+        """Mean top-1 at the headline layer; per-language centring uses held-out means if any."""
+        layer = self.config.evaluation.layer
+        ev = self._evaluator(centering)
+        if centering == "per-language" and "center" in space:
+            ev.means = heldout_means(select_layer(space["center"], layer))
+        accuracies = ev.accuracies(select_layer(space["langs"], layer))
+        return float(np.mean(list(accuracies.values())))
 
     def _find(self, corpus: Corpus):
         x, r = self.config.experts, self.config.run
@@ -473,8 +476,10 @@ class Study:
                 intervene(self.loaded, ex, control="random", seed=iv.random_seed, **opts) as h,
             ):
                 rnd = self._space(h)
+                described_random = h.describe()
             with t("metrics"):
                 res["random_control"] = self._compare(target, pre, rnd)
+                res["random_control"]["intervention"] = described_random
         with t("controls"):
             res["controls"] = self._controls(ex, pre, post, rnd)
         return res
