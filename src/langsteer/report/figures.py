@@ -64,8 +64,8 @@ def _pct(values: Sequence[float | None]) -> list[float]:
     return [math.nan if v is None else 100.0 * float(v) for v in values]
 
 
-def _rotate(ax: Any, labels: Sequence[str]) -> None:
-    long = len(labels) > 6 or max((len(x) for x in labels), default=0) > 12
+def _rotate(ax: Any, labels: Sequence[str], max_chars: int = 12) -> None:
+    long = len(labels) > 6 or max((len(x) for x in labels), default=0) > max_chars
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=45 if long else 0, ha="right" if long else "center")
 
@@ -78,7 +78,7 @@ def experts_where(
     from matplotlib.ticker import MaxNLocator
 
     fig = _figure(7.0, 2.8)
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[max(len(layers), 3), max(len(by_kind), 2) + 1])
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[2.3, 1])
     ax1.bar(layers, [by_layer.get(x, 0) for x in layers], color=COLORS["post"])
     ax1.set_xlabel("decoder layer (0 = first)")
     ax1.set_ylabel("number of experts")
@@ -87,11 +87,58 @@ def experts_where(
         ax1.tick_params(axis="x", labelsize=7 if len(layers) > 16 else 9)
     kinds = sorted(by_kind, key=lambda k: -by_kind[k])
     ax2.bar(range(len(kinds)), [by_kind[k] for k in kinds], color=COLORS["post"])
-    _rotate(ax2, kinds)
+    _rotate(ax2, kinds, max_chars=7)
     ax2.set_xlabel("module kind")
     ax2.set_ylabel("number of experts")
     for ax in (ax1, ax2):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def experts_heatmap(
+    by_layer_kind: Mapping[int, Mapping[str, int]], n_layers: int | None, title: str
+) -> bytes:
+    """Expert count per decoder layer x module kind, with the per-layer totals as bars on top.
+
+    Every layer gets a column (zeros left blank) and kinds are rows, most experts first; the row
+    labels carry the per-kind totals, so this says all that :func:`experts_where` says and also
+    which kind the experts of each layer are.
+    """
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    layers = sorted(set(range(n_layers or 0)) | set(by_layer_kind))
+    totals: dict[str, int] = {}
+    for row in by_layer_kind.values():
+        for kind, count in row.items():
+            totals[kind] = totals.get(kind, 0) + count
+    kinds = sorted(totals, key=lambda k: -totals[k])
+    grid = [[by_layer_kind.get(x, {}).get(k, 0) for x in layers] for k in kinds]
+    mat = np.array(grid, dtype=float).reshape(len(kinds), len(layers))
+    n = len(layers)
+    heat = max(0.7, 0.32 * len(kinds))
+    fig = _figure(min(11.0, max(6.0, 0.17 * n + 3.0)), 1.2 + heat + 1.1)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[1.2, heat])
+    ax1.bar(range(n), mat.sum(axis=0), color=COLORS["post"])
+    ax1.set_ylabel("experts")
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
+    vmax = max(float(mat.max(initial=0)), 1.0)
+    image = ax2.imshow(np.ma.masked_equal(mat, 0), cmap="Blues", vmin=0, vmax=vmax, aspect="auto")
+    if n <= 40 and len(kinds) <= 12:  # small enough to print the counts
+        size = 7 if n > 16 else 8
+        for i, j in zip(*np.nonzero(mat), strict=True):
+            color = "white" if mat[i, j] > 0.6 * vmax else "black"
+            ax2.text(j, i, f"{mat[i, j]:.0f}", ha="center", va="center", fontsize=size, color=color)
+    ax2.set_yticks(range(len(kinds)))
+    ax2.set_yticklabels([f"{k} ({totals[k]})" for k in kinds], fontsize=8)
+    step = max(1, math.ceil(n / 40))
+    ax2.set_xticks(range(0, n, step))
+    ax2.set_xticklabels([str(layers[i]) for i in range(0, n, step)])
+    ax2.tick_params(axis="x", labelsize=7 if n > 16 else 9)
+    ax2.set_xlabel("decoder layer (0 = first)")
+    ax2.set_ylabel("module kind")
+    fig.colorbar(image, ax=ax2, label="experts", aspect=8, ticks=MaxNLocator(integer=True))
     fig.suptitle(title, fontsize=10)
     return _png(fig)
 
