@@ -125,7 +125,7 @@ def test_interrupted_run_leaves_no_entry(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(responses_mod, "_collect", boom)
+    monkeypatch.setattr(responses_mod, "fill_responses", boom)
     with pytest.raises(KeyboardInterrupt):
         collect_responses(loaded, SENTENCES, units, cache_dir=tmp_path, progress=False)
     assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob("*.json"))
@@ -139,6 +139,27 @@ def test_large_matrices_are_memory_mapped(monkeypatch):
     units = resolve_units(loaded.model, "mlp")
     res = collect_responses(loaded, SENTENCES, units, progress=False)
     assert isinstance(res.values, np.memmap)
+
+
+def test_temp_memmaps_delete_themselves(tmp_path, monkeypatch):
+    """Uncached matrices above the threshold leave no file behind, in use or after."""
+    import tempfile
+
+    from langsteer import cache
+
+    loaded = tiny_model("llama")
+    units = resolve_units(loaded.model, "mlp")
+    want = collect_responses(loaded, SENTENCES, units, progress=False).values
+    monkeypatch.setattr(cache, "MEMMAP_THRESHOLD_BYTES", 16)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    res = collect_responses(loaded, SENTENCES, units, progress=False)
+    assert isinstance(res.values, np.memmap)
+    np.testing.assert_array_equal(np.asarray(res.values), want)
+    assert not list(tmp_path.iterdir())
+    out, _ = cache.cached_array(None, "kind", {"x": 1}, (4, 8), lambda a: a.fill(2.0) or {}, {})
+    assert isinstance(out, np.memmap) and float(out.sum()) == 64.0
+    assert not list(tmp_path.iterdir())
+    del res, out
 
 
 def test_bad_inputs():

@@ -41,9 +41,10 @@ def _allocate(shape: tuple[int, ...], path: Path | None) -> np.ndarray:
     if path is not None:
         return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
     if int(np.prod(shape)) * 4 > MEMMAP_THRESHOLD_BYTES:
-        fd, tmp = tempfile.mkstemp(suffix=".npy", prefix="langsteer-")
-        os.close(fd)
-        return np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        # An anonymous temp file (already unlinked on POSIX, delete-on-close on Windows): the
+        # mapping keeps its own handle, so the disk space goes back when the array is freed.
+        with tempfile.TemporaryFile(prefix="langsteer-", suffix=".npy") as f:
+            return np.memmap(f, dtype=np.float32, mode="w+", shape=shape)
     return np.empty(shape, dtype=np.float32)
 
 

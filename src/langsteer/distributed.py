@@ -18,10 +18,11 @@ single-process ones, bit for bit, because of how the work is split:
 - the batches are dealt out greedily by padded tokens (largest first, to the least loaded
   process), so every process gets a similar token count; with fewer batches than processes some
   processes simply forward nothing.
-- each process runs the ordinary single-process function on its rows (in their original order,
-  so langsteer's stable length sort rebuilds exactly the assigned batches); the pooled rows are
-  all-gathered in chunks of padded float32 tensors (raw bits, no arithmetic) and placed into the
-  full matrix on every process, since every process continues the pipeline with it.
+- each process runs the single-process fill (``fill_responses`` / ``fill_embeddings``) on the
+  already tokenised rows it was dealt (in their original order, so langsteer's stable length sort
+  rebuilds exactly the assigned batches); the pooled rows are all-gathered in chunks of padded
+  float32 tensors (raw bits, no arithmetic) and placed into the full matrix on every process,
+  since every process continues the pipeline with it.
 - process 0 writes the cache entry, under the single-process key, while the others keep theirs in
   memory (a temp memmap above 1 GB) and wait. If every process already sees the entry, nothing
   is computed. A failure on one process (non-finite activations...) is raised on all of them
@@ -43,13 +44,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from langsteer import __version__
-from langsteer.batching import TokenizedSentences, iter_batches, tokenize_unique
-from langsteer.cache import cache_key, cached_array, sentences_hash
-from langsteer.embeddings import EMBED_POOLINGS, Embeddings, encode, intervention_key
+from langsteer.batching import TokenizedSentences, iter_batches
+from langsteer.cache import _allocate, cache_key, cached_array
+from langsteer.embeddings import Embeddings, encode, fill_embeddings, prepare_encode
 from langsteer.interventions import Intervention
 from langsteer.models import LoadedModel, UnitSet
-from langsteer.responses import POOLINGS, Responses, collect_responses
+from langsteer.responses import Responses, collect_responses, fill_responses, prepare_responses
 
 __all__ = [
     "batch_plan",
@@ -145,38 +145,16 @@ def collect_responses_distributed(
     extra_key: dict | None = None,
 ) -> Responses:
     """``collect_responses`` with the unique sentences sharded over the launched processes."""
-    kw = dict(pooling=pooling, skip_bos=skip_bos, batch_size=batch_size, max_length=max_length,
-              max_tokens=max_tokens, extra_key=extra_key)  # fmt: skip
+    prep = dict(pooling=pooling, skip_bos=skip_bos, max_length=max_length, extra_key=extra_key)
     state = distributed_state()
     if state is None:
-        return collect_responses(
-            loaded, sentences, units, cache_dir=cache_dir, progress=progress, **kw
-        )
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
-    tok = tokenize_unique(loaded.tokenizer, sentences, max_length)
-    # TODO(refactor): same meta and key as responses.collect_responses (a test checks that a
-    # single-process call hits the entry written here); take them from there once it exposes them
-    meta = {
-        "model": loaded.describe(),
-        "units": {"spec": units.spec, "n_units": units.n_units},
-        "pooling": pooling,
-        "skip_bos": skip_bos,
-        "max_length": max_length,
-        "padding_side": getattr(loaded.tokenizer, "padding_side", "right"),
-        "data_hash": sentences_hash(sentences),
-        "n_sentences": len(sentences),
-        "n_unique": len(tok.unique),
-        "n_tokens": tok.n_tokens,
-        "n_truncated": tok.n_truncated,
-        "langsteer": __version__,
-        "extra": extra_key or {},
-    }
-    key = {k: meta[k] for k in ("model", "pooling", "skip_bos", "max_length", "data_hash")}
-    key.update(units=units.to_dict(), extra=meta["extra"], version=__version__)
+        return collect_responses(loaded, sentences, units, batch_size=batch_size,
+                                 max_tokens=max_tokens, cache_dir=cache_dir, progress=progress,
+                                 **prep)  # fmt: skip
+    tok, meta, key = prepare_responses(loaded, sentences, units, **prep)
 
-    def local(texts: list[str], show: bool) -> np.ndarray:
-        return collect_responses(loaded, texts, units, progress=show, **kw).values
+    def local(sub: TokenizedSentences, out: np.ndarray, show: bool) -> None:
+        fill_responses(loaded, sub, units, pooling, skip_bos, batch_size, max_tokens, out, show)
 
     values, meta = _run(state, loaded, tok, "responses", key, meta, (units.n_units,), local,
                         batch_size, max_tokens, cache_dir, progress)  # fmt: skip
@@ -201,44 +179,18 @@ def encode_distributed(
 
     The intervention must be attached on every process (each runs the same pipeline code).
     """
-    kw = dict(pooling=pooling, skip_bos=skip_bos, intervention=intervention,
-              batch_size=batch_size, max_length=max_length, max_tokens=max_tokens)  # fmt: skip
+    prep = dict(layers=layers, pooling=pooling, skip_bos=skip_bos, intervention=intervention,
+                max_length=max_length)  # fmt: skip
     state = distributed_state()
     if state is None:
-        return encode(
-            loaded, sentences, layers=layers, cache_dir=cache_dir, progress=progress, **kw
-        )
-    if pooling not in EMBED_POOLINGS:
-        raise ValueError(f"unknown embedding pooling {pooling!r}; choose one of {EMBED_POOLINGS}")
-    sig = loaded.signature()
-    n_hidden = sig["num_hidden_layers"] + 1
-    layers = list(range(n_hidden)) if layers is None else sorted({int(x) for x in layers})
-    bad = [x for x in layers if not 0 <= x < n_hidden]
-    if bad:
-        raise ValueError(
-            f"layers {bad} out of range: this model has hidden states 0..{n_hidden - 1}"
-        )
-    tok = tokenize_unique(loaded.tokenizer, sentences, max_length)
-    # TODO(refactor): same meta and key as embeddings.encode (a test checks the cache hit)
-    meta = {
-        "model": loaded.describe(),
-        "pooling": pooling,
-        "skip_bos": skip_bos,
-        "max_length": max_length,
-        "layers": layers,
-        "intervention": intervention_key(intervention),
-        "data_hash": sentences_hash(sentences),
-        "n_sentences": len(sentences),
-        "n_truncated": tok.n_truncated,
-        "langsteer": __version__,
-    }
-    key = {k: meta[k] for k in ("model", "pooling", "skip_bos", "max_length", "layers")}
-    key.update(intervention=meta["intervention"], data=meta["data_hash"], version=__version__)
+        return encode(loaded, sentences, batch_size=batch_size, max_tokens=max_tokens,
+                      cache_dir=cache_dir, progress=progress, **prep)  # fmt: skip
+    tok, layers, meta, key, shape = prepare_encode(loaded, sentences, **prep)
 
-    def local(texts: list[str], show: bool) -> np.ndarray:
-        return encode(loaded, texts, layers=layers, progress=show, **kw).values
+    def local(sub: TokenizedSentences, out: np.ndarray, show: bool) -> None:
+        fill_embeddings(loaded, sub, layers, pooling, skip_bos, batch_size, max_tokens, out, show)
 
-    row = (len(layers), sig["hidden_size"])
+    row = shape[1:]
     values, meta = _run(state, loaded, tok, "embeddings", key, meta, row, local, batch_size,
                         max_tokens, cache_dir, progress)  # fmt: skip
     return Embeddings(values, layers, meta)
@@ -259,7 +211,7 @@ def _run(
     key: dict,
     meta: dict,
     row_shape: tuple[int, ...],
-    local: Callable[[list[str], bool], np.ndarray],
+    local: Callable[[TokenizedSentences, np.ndarray, bool], None],
     batch_size: int,
     max_tokens: int | None,
     cache_dir: str | Path | None,
@@ -294,7 +246,8 @@ def _run(
         part = np.empty((0, *row_shape), dtype=np.float32)
         try:
             if len(shards[rank]):
-                part = np.asarray(local([tok.unique[r] for r in shards[rank]], show), np.float32)
+                part = _allocate((len(shards[rank]), *row_shape), None)
+                local(_subset(tok, shards[rank]), part, show)
         except Exception as exc:  # raised on every process below, not left to hang the others
             error = exc
         errors = gather_object([None if error is None else repr(error)])
@@ -319,6 +272,21 @@ def _run(
     values, meta = cached_array(store, kind, key, shape, fill, meta)
     state.wait_for_everyone()
     return values, meta
+
+
+def _subset(tok: TokenizedSentences, rows: np.ndarray) -> TokenizedSentences:
+    """The unique sentences ``rows`` (each once, in that order) as their own tokenised input.
+
+    Their token ids are the full input's (truncation included), so the fill functions batch them
+    exactly as a single-process run would; ``n_truncated`` is not known per row and is unused.
+    """
+    return TokenizedSentences(
+        unique=[tok.unique[r] for r in rows],
+        inverse=np.arange(len(rows)),
+        token_ids=[tok.token_ids[r] for r in rows],
+        n_truncated=0,
+        max_length=tok.max_length,
+    )
 
 
 def _vanished(out: np.ndarray) -> dict:

@@ -9,17 +9,21 @@ cosines. Pooling happens per batch right after the pass; only ``(n, layers, d)``
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from langsteer import __version__
-from langsteer.batching import forward_kwargs, iter_batches, tokenize_unique
+from langsteer.batching import (
+    Batch,
+    TokenizedSentences,
+    forward_kwargs,
+    run_batches,
+    tokenize_unique,
+)
 from langsteer.cache import cached_array, sentences_hash
 from langsteer.interventions import Intervention
 from langsteer.models import LoadedModel, base_model
@@ -82,9 +86,46 @@ def encode(
     Pass the *attached* ``intervention`` so it enters the cache key and the metadata; the
     hooks themselves act because they are attached to the model.
     """
+    tok, layers, meta, key, shape = prepare_encode(
+        loaded,
+        sentences,
+        layers=layers,
+        pooling=pooling,
+        skip_bos=skip_bos,
+        intervention=intervention,
+        max_length=max_length,
+    )
+
+    def fill(out: np.ndarray) -> dict:
+        return {
+            "seconds": fill_embeddings(
+                loaded, tok, layers, pooling, skip_bos, batch_size, max_tokens, out, progress
+            )
+        }
+
+    values, meta = cached_array(cache_dir, "embeddings", key, shape, fill, meta)
+    return Embeddings(values, layers, meta)
+
+
+def prepare_encode(
+    loaded: LoadedModel,
+    sentences: Sequence[str],
+    *,
+    layers: Sequence[int] | None,
+    pooling: str,
+    skip_bos: bool,
+    intervention: Intervention | None,
+    max_length: int,
+) -> tuple[TokenizedSentences, list[int], dict, dict, tuple[int, int, int]]:
+    """Check the options and tokenise; returns ``(tok, layers, meta, key, shape)``.
+
+    ``layers`` comes back sorted and de-duplicated (all hidden states for None), ``key`` and
+    ``meta`` are those of the cache entry and ``shape`` is ``(sentences, layers, hidden size)``.
+    """
     if pooling not in EMBED_POOLINGS:
         raise ValueError(f"unknown embedding pooling {pooling!r}; choose one of {EMBED_POOLINGS}")
-    n_hidden = loaded.signature()["num_hidden_layers"] + 1
+    sig = loaded.signature()
+    n_hidden = sig["num_hidden_layers"] + 1
     layers = list(range(n_hidden)) if layers is None else sorted({int(x) for x in layers})
     bad = [x for x in layers if not 0 <= x < n_hidden]
     if bad:
@@ -106,41 +147,49 @@ def encode(
     }
     key = {k: meta[k] for k in ("model", "pooling", "skip_bos", "max_length", "layers")}
     key.update(intervention=meta["intervention"], data=meta["data_hash"], version=__version__)
-    d = loaded.signature()["hidden_size"]
+    return tok, layers, meta, key, (len(sentences), len(layers), sig["hidden_size"])
 
-    def fill(out: np.ndarray) -> dict:
-        decoder = base_model(loaded.model)
-        first = tok.first_position
-        start = time.perf_counter()
-        bar = tqdm(total=len(tok.unique), desc="embeddings", unit="sent", disable=not progress)
-        with torch.inference_mode():
-            for batch in iter_batches(
-                loaded.tokenizer,
-                tok,
-                batch_size=batch_size,
-                device=loaded.device,
-                skip_bos=skip_bos,
-                max_tokens=max_tokens,
-            ):
-                hidden = decoder(**forward_kwargs(decoder, batch), output_hidden_states=True)
-                states = hidden.hidden_states
-                pooled = torch.stack([pool(states[i], batch, pooling) for i in layers], dim=1)
-                pooled = pooled.cpu().numpy()
-                if not np.isfinite(pooled).all():
-                    raise FloatingPointError(
-                        "non-finite hidden states; in float16/bfloat16 this is usually an "
-                        "overflow: run with dtype float32"
-                    )
-                out[first[batch.rows]] = pooled
-                bar.update(len(batch.rows))
-        bar.close()
-        tok.copy_to_duplicates(out)
-        return {"seconds": time.perf_counter() - start}
 
-    values, meta = cached_array(
-        cache_dir, "embeddings", key, (len(sentences), len(layers), d), fill, meta
+def fill_embeddings(
+    loaded: LoadedModel,
+    tok: TokenizedSentences,
+    layers: Sequence[int],
+    pooling: str,
+    skip_bos: bool,
+    batch_size: int,
+    max_tokens: int | None,
+    out: np.ndarray,
+    progress: bool,
+) -> float:
+    """Fill ``out`` (``[len(tok.inverse) x layers x d]``) with pooled hidden states; returns
+    the seconds spent."""
+    decoder = base_model(loaded.model)
+
+    def step(batch: Batch) -> np.ndarray:
+        hidden = decoder(**forward_kwargs(decoder, batch), output_hidden_states=True)
+        states = hidden.hidden_states
+        return torch.stack([pool(states[i], batch, pooling) for i in layers], dim=1).cpu().numpy()
+
+    return run_batches(
+        loaded,
+        tok,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        skip_bos=skip_bos,
+        progress=progress,
+        desc="embeddings",
+        step=step,
+        check=_check_finite,
+        out=out,
     )
-    return Embeddings(values, layers, meta)
+
+
+def _check_finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise FloatingPointError(
+            "non-finite hidden states; in float16/bfloat16 this is usually an "
+            "overflow: run with dtype float32"
+        )
 
 
 class LangsteerEncoder:

@@ -9,17 +9,21 @@ memory-mapped on disk when large and cached under a key of everything that chang
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from langsteer import __version__
-from langsteer.batching import Batch, forward_kwargs, iter_batches, tokenize_unique
+from langsteer.batching import (
+    Batch,
+    TokenizedSentences,
+    forward_kwargs,
+    run_batches,
+    tokenize_unique,
+)
 from langsteer.cache import cached_array, sentences_hash
 from langsteer.models import LoadedModel, UnitSet, base_model
 
@@ -138,6 +142,39 @@ def collect_responses(
     ``extra_key`` lets callers add to the cache key whatever else changes the numbers (for
     example an active intervention).
     """
+    tok, meta, key_payload = prepare_responses(
+        loaded,
+        sentences,
+        units,
+        pooling=pooling,
+        skip_bos=skip_bos,
+        max_length=max_length,
+        extra_key=extra_key,
+    )
+
+    def fill(out: np.ndarray) -> dict:
+        return {
+            "seconds": fill_responses(
+                loaded, tok, units, pooling, skip_bos, batch_size, max_tokens, out, progress
+            )
+        }
+
+    shape = (len(sentences), units.n_units)
+    values, meta = cached_array(cache_dir, "responses", key_payload, shape, fill, meta)
+    return Responses(values, units, meta)
+
+
+def prepare_responses(
+    loaded: LoadedModel,
+    sentences: Sequence[str],
+    units: UnitSet,
+    *,
+    pooling: str,
+    skip_bos: bool,
+    max_length: int,
+    extra_key: dict | None,
+) -> tuple[TokenizedSentences, dict, dict]:
+    """Check the options and tokenise; returns ``(tok, meta, key_payload)`` of the cache entry."""
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
     tok = tokenize_unique(loaded.tokenizer, sentences, max_length)
@@ -158,49 +195,45 @@ def collect_responses(
     }
     key_payload = {k: meta[k] for k in ("model", "pooling", "skip_bos", "max_length", "data_hash")}
     key_payload.update(units=units.to_dict(), extra=meta["extra"], version=__version__)
-
-    def fill(out: np.ndarray) -> dict:
-        return {
-            "seconds": _collect(
-                loaded, tok, units, pooling, skip_bos, batch_size, max_tokens, out, progress
-            )
-        }
-
-    shape = (len(sentences), units.n_units)
-    values, meta = cached_array(cache_dir, "responses", key_payload, shape, fill, meta)
-    return Responses(values, units, meta)
+    return tok, meta, key_payload
 
 
-def _collect(loaded, tok, units, pooling, skip_bos, batch_size, max_tokens, out, progress):
-    """Fill ``out`` with pooled responses; returns the seconds spent."""
-    model = loaded.model
-    decoder = base_model(model)
-    first = tok.first_position
-    recorder = _Recorder(model, units, pooling, stop_early=True)
-    start = time.perf_counter()
-    bar = tqdm(total=len(tok.unique), desc="responses", unit="sent", disable=not progress)
+def fill_responses(
+    loaded: LoadedModel,
+    tok: TokenizedSentences,
+    units: UnitSet,
+    pooling: str,
+    skip_bos: bool,
+    batch_size: int,
+    max_tokens: int | None,
+    out: np.ndarray,
+    progress: bool,
+) -> float:
+    """Fill ``out`` (``[len(tok.inverse) x units]``) with pooled responses; returns the seconds."""
+    decoder = base_model(loaded.model)
+    recorder = _Recorder(loaded.model, units, pooling, stop_early=True)
+
+    def step(batch: Batch) -> np.ndarray:
+        recorder.batch = batch
+        with contextlib.suppress(_StopForward):
+            decoder(**forward_kwargs(decoder, batch))
+        return recorder.gather()
+
     try:
-        with torch.inference_mode():
-            for batch in iter_batches(
-                loaded.tokenizer,
-                tok,
-                batch_size=batch_size,
-                device=loaded.device,
-                skip_bos=skip_bos,
-                max_tokens=max_tokens,
-            ):
-                recorder.batch = batch
-                with contextlib.suppress(_StopForward):
-                    decoder(**forward_kwargs(decoder, batch))
-                pooled = recorder.gather()
-                check_finite(pooled, units)
-                out[first[batch.rows]] = pooled
-                bar.update(len(batch.rows))
+        return run_batches(
+            loaded,
+            tok,
+            batch_size=batch_size,
+            max_tokens=max_tokens,
+            skip_bos=skip_bos,
+            progress=progress,
+            desc="responses",
+            step=step,
+            check=lambda pooled: check_finite(pooled, units),
+            out=out,
+        )
     finally:
         recorder.remove()
-        bar.close()
-    tok.copy_to_duplicates(out)
-    return time.perf_counter() - start
 
 
 def check_finite(values: np.ndarray, units: UnitSet) -> None:
