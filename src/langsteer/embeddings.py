@@ -167,8 +167,9 @@ def fill_embeddings(
 
     def step(batch: Batch) -> np.ndarray:
         hidden = decoder(**forward_kwargs(decoder, batch), output_hidden_states=True)
-        states = hidden.hidden_states
-        return torch.stack([pool(states[i], batch, pooling) for i in layers], dim=1).cpu().numpy()
+        # under a device_map the layers' states sit on different GPUs: gather on the first
+        pooled = [pool(hidden.hidden_states[i], batch, pooling) for i in layers]
+        return torch.stack([p.to(pooled[0].device) for p in pooled], dim=1).cpu().numpy()
 
     return run_batches(
         loaded,

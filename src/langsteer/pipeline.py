@@ -470,6 +470,7 @@ class Study:
             res = self._compare(target, pre, post)
         res["experts"] = {**ex.summary(), "file": file}
         res["intervention"] = described
+        rnd = None
         if cfg.analyses.random_control:
             with (
                 t("embeddings_random"),
