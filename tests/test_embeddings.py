@@ -73,3 +73,38 @@ def test_encoder_protocol_and_layers():
     np.testing.assert_allclose(x, full.layer(-1), rtol=1e-6)
     with pytest.raises(ValueError, match="out of range"):
         encode(loaded, SENTENCES, layers=[99], progress=False)
+
+
+def test_original_and_intervened_encoders_side_by_side(tmp_path):
+    loaded = tiny_model("llama")
+    experts, _ = find_experts(
+        loaded, toy_corpus(12), ["eng"], negatives=["deu"], k=10, progress=False
+    )
+    h = intervene(loaded, experts["eng_Latn"])
+    h.remove()
+    original = LangsteerEncoder(loaded, cache_dir=tmp_path)
+    intervened = LangsteerEncoder(loaded, intervention=h, cache_dir=tmp_path)
+    a = original.encode(SENTENCES, task_name="x", prompt_type="query", show_progress_bar=False)
+    b = intervened.encode(SENTENCES, batch_size=2, convert_to_numpy=True)
+    assert not h.active  # attached for the call only
+    with h:
+        expected = encode(loaded, SENTENCES, layers=[2], intervention=h, progress=False)
+    np.testing.assert_allclose(b, expected.layer(2), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(a, b)
+    # the original encoder stays original even after the intervened one ran (cache included)
+    np.testing.assert_array_equal(original.encode(SENTENCES), a)
+    unit = original.encode(SENTENCES, normalize_embeddings=True)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(TypeError, match="unexpected"):
+        original.encode(SENTENCES, colour="red")
+
+
+def test_an_attached_but_unnamed_intervention_is_refused(tmp_path):
+    loaded = tiny_model("llama")
+    experts, _ = find_experts(
+        loaded, toy_corpus(12), ["eng"], negatives=["deu"], k=10, progress=False
+    )
+    with intervene(loaded, experts["eng_Latn"]), pytest.raises(ValueError, match="other"):
+        encode(loaded, SENTENCES, cache_dir=tmp_path, progress=False)
+    assert not list(tmp_path.rglob("*.npy"))  # nothing was cached under the wrong key
+    encode(loaded, SENTENCES, cache_dir=tmp_path, progress=False)  # detached again: fine

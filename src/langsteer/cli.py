@@ -141,6 +141,7 @@ def cmd_evaluate(args) -> int:
                 "split": args.split,
                 "n_expert": 0,
                 "n_eval": args.n_sentences,
+                "n_center": args.n_center,
                 "seed": args.seed,
             },
             "experts": {"targets": targets},
@@ -299,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None)
     p.add_argument("--languages", nargs="+", required=True)
     p.add_argument("--n-sentences", type=int, default=200, help="seeded subset per language")
+    p.add_argument(
+        "--n-center",
+        type=int,
+        default=40,
+        help="held-out sentences per language for the centring controls (0: none)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layer", type=int, default=-1, help="hidden-state index of the headline")
     p.add_argument("--direction", default="forward", choices=["forward", "both", "strict-both"])

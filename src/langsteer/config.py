@@ -1,8 +1,8 @@
 """A whole study as one TOML file: every value has a documented default, unknown keys are errors.
 
 Sections mirror the pipeline: ``[model]``, ``[corpus]``, ``[experts]``, ``[intervention]``,
-``[evaluation]``, ``[analyses]``, ``[run]``. ``docs/config.md`` lists every key; it is checked
-against these dataclasses by the tests so the two cannot drift apart.
+``[evaluation]``, ``[analyses]``, ``[sweep]``, ``[run]``. ``docs/config.md`` lists every key;
+``tests/test_config.py`` checks it against these dataclasses so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -147,12 +147,18 @@ _CHOICES = {
     ("evaluation", "pooling"): ("mean", "last"),
     ("evaluation", "direction"): ("forward", "both", "strict-both"),
     ("evaluation", "scoring"): ("cosine", "margin"),
+    ("model", "dtype"): ("auto", "float32", "bfloat16", "float16"),
 }
 _POSITIVE = {
     ("corpus", "n_eval"),
     ("run", "batch_size"),
     ("run", "max_length"),
     ("evaluation", "n_boot"),
+    ("sweep", "n_samples"),
+    ("sweep", "max_new_tokens"),
+    ("sweep", "batch_size"),
+    ("sweep", "n_ppl"),
+    ("sweep", "ppl_stride"),
 }
 
 
@@ -221,6 +227,7 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
         ("experts.k", study.experts.k),
         ("experts.bottom_k", study.experts.bottom_k),
         ("corpus.n_expert", study.corpus.n_expert),
+        ("corpus.n_center", study.corpus.n_center),
     ):
         if value < 0:
             raise ConfigError(f"{where} must be >= 0, got {value}")
@@ -234,7 +241,22 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
         raise ConfigError(
             f"intervention.value = {study.intervention.value!r}: use mean, median, zero or a number"
         )
+    _check_sweep(study.sweep)
     return study
+
+
+def _check_sweep(sw: SweepConfig) -> None:
+    """Refuse sampling options that would only fail after the expensive stages."""
+    if not sw.ks or any(k < 0 for k in sw.ks) or len(set(sw.ks)) != len(sw.ks):
+        raise ConfigError(f"sweep.ks must be distinct non-negative integers, got {sw.ks}")
+    if not sw.seeds:
+        raise ConfigError("sweep.seeds is empty: give at least one sampling seed")
+    if not sw.temperature > 0:
+        raise ConfigError(f"sweep.temperature must be > 0, got {sw.temperature}")
+    if not 0 < sw.top_p <= 1:
+        raise ConfigError(f"sweep.top_p must be in (0, 1], got {sw.top_p}")
+    if sw.n_keep < 0:
+        raise ConfigError(f"sweep.n_keep must be >= 0, got {sw.n_keep}")
 
 
 def load_config(path: str | Path) -> StudyConfig:

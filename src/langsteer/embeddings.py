@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from langsteer import __version__
+from langsteer.attached import only_attached
 from langsteer.batching import (
     Batch,
     TokenizedSentences,
@@ -139,7 +140,7 @@ def prepare_encode(
         "skip_bos": skip_bos,
         "max_length": max_length,
         "layers": layers,
-        "intervention": intervention_key(intervention),
+        "intervention": intervention_key(only_attached(loaded, intervention)),
         "data_hash": sentences_hash(sentences),
         "n_sentences": len(sentences),
         "n_truncated": tok.n_truncated,
@@ -195,8 +196,8 @@ def _check_finite(values: np.ndarray) -> None:
 
 class LangsteerEncoder:
     """An MTEB / sentence-transformers style encoder over one layer of a (possibly intervened)
-    model: ``encode(sentences) -> (n, d)``. Attach the intervention before calling ``encode``
-    and pass it here so it enters the cache key."""
+    model: ``encode(sentences) -> (n, d)``. Give it its intervention (attached or not): the
+    original and the intervened encoder of one model can then be used side by side."""
 
     def __init__(
         self,
@@ -214,13 +215,45 @@ class LangsteerEncoder:
         )
 
     def encode(self, sentences: Sequence[str], **kwargs) -> np.ndarray:
+        """``(n, d)`` float32. Its own intervention is attached for the call (and removed again
+        if it was not attached before); any other attached intervention is refused. Takes the
+        keyword arguments MTEB and sentence-transformers pass: ``batch_size``,
+        ``show_progress_bar``, ``normalize_embeddings``; ``task_name``, ``prompt_type``,
+        ``prompt_name``, ``convert_to_numpy``, ``convert_to_tensor`` and ``device`` are
+        accepted and have no effect (the output is always a NumPy array)."""
+        unknown = set(kwargs) - _ENCODER_KWARGS
+        if unknown:
+            raise TypeError(f"unexpected encode() arguments {sorted(unknown)}")
+        opts = {"progress": False, **self.options}
+        if "batch_size" in kwargs:
+            opts["batch_size"] = int(kwargs["batch_size"])
+        if "show_progress_bar" in kwargs:
+            opts["progress"] = bool(kwargs["show_progress_bar"])
         n_hidden = self.loaded.signature()["num_hidden_layers"] + 1
         layer = self.layer % n_hidden
-        emb = encode(
-            self.loaded,
-            list(sentences),
-            layers=[layer],
-            intervention=self.intervention,
-            **{"progress": False, **self.options, **kwargs},
-        )
-        return emb.layer(layer)
+        iv = self.intervention
+        attached_here = iv is not None and not iv.active
+        if attached_here:
+            iv.attach()
+        try:
+            emb = encode(self.loaded, list(sentences), layers=[layer], intervention=iv, **opts)
+        finally:
+            if attached_here:
+                iv.remove()
+        x = np.asarray(emb.layer(layer), dtype=np.float32)
+        if kwargs.get("normalize_embeddings"):
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x
+
+
+_ENCODER_KWARGS = {
+    "batch_size",
+    "show_progress_bar",
+    "normalize_embeddings",
+    "task_name",
+    "prompt_type",
+    "prompt_name",
+    "convert_to_numpy",
+    "convert_to_tensor",
+    "device",
+}

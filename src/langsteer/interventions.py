@@ -14,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from langsteer.attached import active_interventions, only_attached, register_active
 from langsteer.experts import ExpertSet
 from langsteer.models import LoadedModel
+
+__all__ = ["Intervention", "active_interventions", "intervene", "only_attached"]
 
 VALUE_MODES = ("mean", "median", "zero")
 MODES = ("set", "aura")
@@ -169,12 +172,14 @@ class Intervention:
                     return (self._apply(args[0].clone(), site), *args[1:])
 
                 self._handles.append(module.register_forward_pre_hook(pre_hook))
+        register_active(self.model, self, True)
         return self
 
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
+        register_active(self.model, self, False)
 
     @property
     def active(self) -> bool:

@@ -303,6 +303,12 @@ class Study:
         self.out.mkdir(parents=True, exist_ok=True)
         with t("load_model"):
             self.loaded = open_model(cfg)
+        n_hidden = self.loaded.signature()["num_hidden_layers"] + 1
+        if not -n_hidden <= cfg.evaluation.layer < n_hidden:
+            raise ValueError(
+                f"evaluation.layer = {cfg.evaluation.layer}: this model has hidden states "
+                f"0..{n_hidden - 1} (negative indices count from the last)"
+            )
         with t("load_corpora"):
             self.langs = study_languages(cfg)
             corpora = load_study_corpora(cfg, self.langs)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from langsteer import __version__
+from langsteer.attached import only_attached
 from langsteer.batching import (
     Batch,
     TokenizedSentences,
@@ -177,6 +178,7 @@ def prepare_responses(
     """Check the options and tokenise; returns ``(tok, meta, key_payload)`` of the cache entry."""
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+    only_attached(loaded)  # probing responses are those of the original model
     tok = tokenize_unique(loaded.tokenizer, sentences, max_length)
     meta = {
         "model": loaded.describe(),
