@@ -230,6 +230,25 @@ def test_flores_empty_line_error_and_drop_empty(tmp_path: Path) -> None:
     assert corpus.provenance["dropped_empty"]["ids"] == ["2"]
 
 
+def test_repeated_sentences_error_drop_or_keep(tmp_path: Path) -> None:
+    _write(tmp_path / "dev" / "eng_Latn.dev", EN)
+    _write(tmp_path / "dev" / "fra_Latn.dev", [*FR[:3], FR[1], FR[4]])
+    with pytest.raises(CorpusError, match=r"fra_Latn: 1 sentence.*fra_Latn.dev:4.*'drop'"):
+        load_flores(tmp_path, "dev")
+    dropped = load_flores(tmp_path, "dev", duplicates="drop")
+    assert dropped.ids == ["1", "2", "3", "5"]
+    assert dropped.sentences("en") == [EN[0], EN[1], EN[2], EN[4]]
+    assert dropped.provenance["dropped_duplicates"] == {
+        "n": 1,
+        "by_language": {"fra_Latn": 1},
+        "ids": ["4"],
+    }
+    kept = load_flores(tmp_path, "dev", duplicates="keep")
+    assert len(kept) == 5 and kept.provenance["kept_duplicates"]["n"] == 1
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        load_flores(tmp_path, "dev", duplicates="maybe")
+
+
 def test_flores_missing_language_lists_available(tmp_path: Path) -> None:
     root = _flores200(tmp_path)
     with pytest.raises(MissingLanguageError, match=r"jpn_Jpan.*available languages: deu_Latn"):

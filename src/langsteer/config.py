@@ -49,6 +49,7 @@ class CorpusConfig:
     n_eval: int = 100  # sentences per language for evaluation (disjoint from n_expert)
     n_center: int = 40  # held-out sentences per language for centring means (0: no held-out)
     seed: int = 0  # seeds the split
+    duplicates: str | None = None  # repeated sentences: error, drop, keep (None: loader default)
 
 
 @dataclass
@@ -148,6 +149,7 @@ _CHOICES = {
     ("evaluation", "direction"): ("forward", "both", "strict-both"),
     ("evaluation", "scoring"): ("cosine", "margin"),
     ("model", "dtype"): ("auto", "float32", "bfloat16", "float16"),
+    ("corpus", "duplicates"): ("error", "drop", "keep"),
 }
 _POSITIVE = {
     ("corpus", "n_eval"),

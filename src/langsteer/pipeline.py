@@ -106,6 +106,8 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
     """Disjoint, seeded expert and evaluation splits (or two sources, e.g. FLORES dev/devtest)."""
     c = config.corpus
     kw = {"translations": c.translations} if c.source == "bible" and c.translations else {}
+    if c.duplicates is not None:
+        kw["duplicates"] = c.duplicates
     everything = _unique([*langs["probed"], *langs["evaluation"]])
     if c.expert_source is None:
         corpus = load_corpus(c.source, split=c.split, languages=everything, **kw)
@@ -122,7 +124,8 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
         if c.n_center:
             out["center"] = parts["center"].subset(languages=langs["evaluation"])
         return out
-    probe = load_corpus(c.expert_source, split=c.expert_split, languages=langs["probed"])
+    dup = {"duplicates": c.duplicates} if c.duplicates is not None else {}
+    probe = load_corpus(c.expert_source, split=c.expert_split, languages=langs["probed"], **dup)
     evals = load_corpus(c.source, split=c.split, languages=langs["evaluation"], **kw)
     out = {"experts": split(probe, {"experts": min(c.n_expert, len(probe))}, seed=c.seed)}
     out["experts"] = out["experts"]["experts"]

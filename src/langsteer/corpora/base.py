@@ -53,6 +53,9 @@ def _hash_update(digest: Any, text: str) -> None:
     digest.update(data)
 
 
+DUPLICATE_POLICIES = ("error", "drop", "keep")
+
+
 def _empty_positions(texts: Sequence[str]) -> list[int]:
     return [i for i, t in enumerate(texts) if not t.strip()]
 
@@ -266,14 +269,22 @@ def assemble_corpus(
     provenance: dict[str, Any],
     *,
     drop_empty: bool = False,
+    duplicates: str = "error",
     locate: Callable[[str, int], str] | None = None,
 ) -> Corpus:
-    """Build a corpus from loaded data, handling empty sentences the way loaders promise.
+    """Build a corpus from loaded data, handling empty and repeated sentences as loaders promise.
 
     Without ``drop_empty`` an empty sentence is an error naming its language and location
     (``locate(lang, index)`` -> "file:line"); with it, the id is dropped from every language
     and the count is recorded in ``provenance["dropped_empty"]``.
+
+    A sentence repeated within one language makes retrieval ambiguous (its translation ties with
+    the copy, which counts as wrong). ``duplicates="error"`` refuses it, naming the places;
+    ``"drop"`` drops every later copy's id from every language (counted in
+    ``provenance["dropped_duplicates"]``); ``"keep"`` keeps them and records the count.
     """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     empty = {lang: _empty_positions(list(sents)) for lang, sents in texts.items()}
     empty = {lang: pos for lang, pos in empty.items() if pos}
     if empty and not drop_empty:
@@ -297,9 +308,45 @@ def assemble_corpus(
         }
         ids = [ids[i] for i in keep]
         texts = {lang: [sents[i] for i in keep] for lang, sents in texts.items()}
+    repeated = {lang: _repeated_positions(list(sents)) for lang, sents in texts.items()}
+    repeated = {lang: pos for lang, pos in repeated.items() if pos}
+    if repeated and duplicates == "error":
+        lang, positions = next(iter(repeated.items()))
+        where = [locate(lang, i) if locate else f"position {i}" for i in positions]
+        others = f" (also in: {', '.join(list(repeated)[1:])})" if len(repeated) > 1 else ""
+        raise CorpusError(
+            f"language {normalize_language(lang)}: {len(positions)} sentence(s) repeat an earlier "
+            f"one, at {_shown(where)}{others}; retrieval cannot tell such copies apart: pass "
+            "duplicates='drop' to drop the later copies' ids in every language, or "
+            "duplicates='keep'"
+        )
+    if repeated:
+        drop_set = {i for positions in repeated.values() for i in positions}
+        record = {
+            "n": len(drop_set),
+            "by_language": {normalize_language(k): len(v) for k, v in repeated.items()},
+        }
+        if duplicates == "drop":
+            keep = [i for i in range(len(ids)) if i not in drop_set]
+            record["ids"] = [ids[i] for i in sorted(drop_set)]
+            ids = [ids[i] for i in keep]
+            texts = {lang: [sents[i] for i in keep] for lang, sents in texts.items()}
+        provenance[f"{'dropped' if duplicates == 'drop' else 'kept'}_duplicates"] = record
     return Corpus(
         ids=list(ids), texts={k: list(v) for k, v in texts.items()}, provenance=provenance
     )
+
+
+def _repeated_positions(texts: Sequence[str]) -> list[int]:
+    """Positions whose sentence already occurred earlier (after stripping)."""
+    seen: set[str] = set()
+    out = []
+    for i, t in enumerate(texts):
+        key = t.strip()
+        if key in seen:
+            out.append(i)
+        seen.add(key)
+    return out
 
 
 @dataclass

@@ -432,6 +432,7 @@ def load_bible(
     *,
     clean: bool = True,
     db_path: str | os.PathLike[str] | None = None,
+    duplicates: str = "drop",
 ) -> Corpus:
     """Verse-aligned Bible corpus, one translation per language, ids ``"book.chapter.verse"``.
 
@@ -448,7 +449,8 @@ def load_bible(
         conn.close()
     provenance = _provenance(path, chosen, book_list, clean, repaired)
     texts = {t.language: by_code[t.code] for t in chosen}
-    return assemble_corpus(ids, texts, provenance, drop_empty=True)
+    # formulaic verses repeat ("And the LORD spake unto Moses, saying,"): later copies go
+    return assemble_corpus(ids, texts, provenance, drop_empty=True, duplicates=duplicates)
 
 
 def bible_paraphrases(

@@ -119,6 +119,7 @@ def _load_files(
     directory: Path,
     provenance: dict[str, Any],
     drop_empty: bool,
+    duplicates: str,
 ) -> Corpus:
     if not files:
         raise CorpusError(f"no language files found in {directory}")
@@ -148,6 +149,7 @@ def _load_files(
         texts,
         provenance,
         drop_empty=drop_empty,
+        duplicates=duplicates,
         locate=lambda lang, i: f"{chosen[lang]}:{i + 1}",
     )
 
@@ -158,6 +160,7 @@ def load_flores(
     languages: list[str] | None = None,
     *,
     drop_empty: bool = False,
+    duplicates: str = "error",
 ) -> Corpus:
     """Load a FLORES-200 or FLORES+ split from a local copy (all languages if none given)."""
     if split not in FLORES_SPLITS:
@@ -173,7 +176,12 @@ def load_flores(
         "licence": FLORES_LICENCE,
     }
     return _load_files(
-        find_language_files(directory, split), languages, directory, provenance, drop_empty
+        find_language_files(directory, split),
+        languages,
+        directory,
+        provenance,
+        drop_empty,
+        duplicates,
     )
 
 
@@ -182,6 +190,7 @@ def load_text_dir(
     languages: list[str] | None = None,
     *,
     drop_empty: bool = False,
+    duplicates: str = "error",
 ) -> Corpus:
     """Load ``<dir>/<code>.txt`` (or ``<dir>/<code>``) files, one sentence per line.
 
@@ -195,4 +204,4 @@ def load_text_dir(
     known = {p for paths in files.values() for p in paths}
     ignored = sorted(p.name for p in directory.iterdir() if p.is_file() and p not in known)
     provenance = {"source": "text-dir", "root": str(directory), "ignored_files": ignored}
-    return _load_files(files, languages, directory, provenance, drop_empty)
+    return _load_files(files, languages, directory, provenance, drop_empty, duplicates)

@@ -85,6 +85,7 @@ def load_tsv_pairs(
     columns: tuple[int, int] = (0, 1),
     header: bool | None = None,
     drop_empty: bool = False,
+    duplicates: str = "error",
 ) -> Corpus:
     """``src<TAB>tgt`` lines. ``header=None`` detects a header row of language codes or
     src/tgt-like words (a language header also names the languages)."""
@@ -115,6 +116,7 @@ def load_tsv_pairs(
         texts,
         provenance,
         drop_empty=drop_empty,
+        duplicates=duplicates,
         locate=lambda lang, i: f"{path}:{first_line + i}",
     )
 
@@ -126,6 +128,7 @@ def load_jsonl_pairs(
     keys: tuple[str, str] | None = None,
     id_key: str | None = None,
     drop_empty: bool = False,
+    duplicates: str = "error",
 ) -> Corpus:
     """One JSON object per line. ``keys=None``: ``src``/``tgt`` if present, else the two keys
     that are language codes (``{"deu": ..., "eng": ...}``). Ids from ``id_key`` (default
@@ -173,14 +176,21 @@ def load_jsonl_pairs(
     provenance = {"source": "jsonl-pairs", "files": {lang: str(path) for lang in langs}}
     linenos = [n for n, _ in records]
     return assemble_corpus(
-        ids, texts, provenance, drop_empty=drop_empty, locate=lambda _l, i: f"{path}:{linenos[i]}"
+        ids,
+        texts,
+        provenance,
+        drop_empty=drop_empty,
+        duplicates=duplicates,
+        locate=lambda _l, i: f"{path}:{linenos[i]}",
     )
 
 
 _TATOEBA_RE = re.compile(r"^tatoeba\.([A-Za-z_]+)-eng\.\1$")
 
 
-def load_tatoeba(root: str | os.PathLike[str], lang: str, *, drop_empty: bool = False) -> Corpus:
+def load_tatoeba(
+    root: str | os.PathLike[str], lang: str, *, drop_empty: bool = False, duplicates: str = "error"
+) -> Corpus:
     """Tatoeba test pairs in the XTREME/LASER layout: ``tatoeba.<l>-eng.<l>`` and
     ``tatoeba.<l>-eng.eng`` (``<l>`` is Tatoeba's ISO 639-3 code: ``deu``, ``cmn``, ``ara``)."""
     root = Path(root)
@@ -219,6 +229,7 @@ def load_tatoeba(root: str | os.PathLike[str], lang: str, *, drop_empty: bool = 
         texts,
         provenance,
         drop_empty=drop_empty,
+        duplicates=duplicates,
         locate=lambda lng, i: f"{files[lng]}:{i + 1}",
     )
 
@@ -239,7 +250,12 @@ def _read_id_file(path: Path) -> dict[str, tuple[str, int]]:
 
 
 def load_bucc(
-    root: str | os.PathLike[str], lang: str, split: str = "test", *, drop_empty: bool = False
+    root: str | os.PathLike[str],
+    lang: str,
+    split: str = "test",
+    *,
+    drop_empty: bool = False,
+    duplicates: str = "error",
 ) -> Corpus:
     """BUCC-18 gold pairs: ``<l>-en.<split>.<l>``, ``.en`` (``id<TAB>sentence``) and ``.gold``
     (``id_l<TAB>id_en``), in ``root`` or ``root/<l>-en/``. Ids are ``"<id_l>|<id_en>"``."""
@@ -297,7 +313,12 @@ def load_bucc(
         "note": "gold pairs only, not the full mining pools",
     }
     return assemble_corpus(
-        ids, texts, provenance, drop_empty=drop_empty, locate=lambda _l, i: where[i]
+        ids,
+        texts,
+        provenance,
+        drop_empty=drop_empty,
+        duplicates=duplicates,
+        locate=lambda _l, i: where[i],
     )
 
 
