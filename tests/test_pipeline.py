@@ -113,3 +113,28 @@ def test_config_rejects_unknown_keys_and_bad_values():
     with pytest.raises(ConfigError, match="true or false"):
         config_from_dict({"analyses": {"geometry": "yes"}})
     assert config_from_dict({}).to_dict() == StudyConfig().to_dict()
+
+
+def test_paraphrase_from_pawsx_and_no_random_control(study, tmp_path):
+    """A PAWS-X file drives Pre/Post/Mixed; the study runs with the random control off."""
+    cfg, out = study
+    rng = np.random.default_rng(1)
+    words = ["".join(rng.choice(list("abcdefgh"), 4)) for _ in range(40)]
+    rows = ["id\tsentence1\tsentence2\tlabel"]
+    for i in range(30):
+        s = list(rng.choice(words, 6))
+        rows.append(f"{i}\t{' '.join(s)}\t{' '.join(s[::-1])}\t{i % 3 != 0:d}")
+    path = tmp_path / "pawsx" / "en" / "test_2k.tsv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    cfg.evaluation.paraphrase_source = str(path)
+    cfg.analyses.paraphrase = True
+    cfg.analyses.random_control = False
+    cfg.sweep.enabled = False
+    res = run_study(cfg, out)
+    t = res["targets"]["eng_Latn"]
+    assert "random_control" not in t and "verdict" in t["controls"]
+    para = t["paraphrase"]
+    assert {"paraphrase.pre", "paraphrase.post", "paraphrase.mixed"} <= set(para)
+    assert res["paraphrase_pairs"]["language"] == "eng_Latn"
+    assert res["paraphrase_pairs"]["n"] == 14  # n_eval of the 20 label-1 pairs

@@ -84,6 +84,8 @@ class EvaluationConfig:
     direction: str = "forward"  # forward, both, strict-both
     scoring: str = "cosine"  # cosine, margin
     paraphrase: list[str] = field(default_factory=lambda: ["KJV", "WEB"])  # two translations
+    paraphrase_language: str = "eng"  # language of the paraphrase pairs
+    paraphrase_source: str | None = None  # PAWS-X TSV file or release folder (else the Bible)
     correlation_languages: list[str] = field(default_factory=list)  # default: all evaluated
     n_boot: int = 2000
 

@@ -19,7 +19,14 @@ import numpy as np
 
 from langsteer import __version__
 from langsteer.config import StudyConfig
-from langsteer.corpora import Corpus, ParaphrasePairs, bible_paraphrases, load_corpus, split
+from langsteer.corpora import (
+    Corpus,
+    ParaphrasePairs,
+    bible_paraphrases,
+    load_corpus,
+    load_pawsx,
+    split,
+)
 from langsteer.distributed import distributed_state, encode_distributed
 from langsteer.embedded import EMBEDDED_ALIASES, cache_root, load_embedded
 from langsteer.evaluation import (
@@ -137,11 +144,19 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
 
 
 def paraphrase_pairs(config: StudyConfig, eval_ids: list[str]) -> ParaphrasePairs | None:
-    """Two Bible translations of one language, on the evaluation verses only."""
-    names = config.evaluation.paraphrase
-    if not (config.analyses.paraphrase and config.corpus.source == "bible" and len(names) == 2):
+    """PAWS-X pairs (a seeded subset of ``n_eval``), or two Bible translations of one language
+    on the evaluation verses only (so no expert verse is ever evaluated)."""
+    e = config.evaluation
+    if not config.analyses.paraphrase:
         return None
-    pairs = bible_paraphrases("eng", translations=names)
+    if e.paraphrase_source is not None:
+        pairs = load_pawsx(e.paraphrase_source, e.paraphrase_language)
+        n = min(config.corpus.n_eval, len(pairs))
+        rows = np.random.default_rng(config.corpus.seed).choice(len(pairs), n, replace=False)
+        return pairs.subset(np.sort(rows))
+    if config.corpus.source != "bible" or len(e.paraphrase) != 2:
+        return None
+    pairs = bible_paraphrases(e.paraphrase_language, translations=e.paraphrase)
     wanted = set(eval_ids)
     keep = [i for i, x in enumerate(pairs.ids) if x in wanted]
     return pairs.subset(keep)
