@@ -81,7 +81,11 @@ def find_experts(
     result = {}
     for t in targets:
         labels = lang_of == languages.index(t)
-        finder = ExpertFinder(score=score, k=k, bottom_k=bottom_k, pooling=pooling, unit_set=units)
+        # score on the model's accelerator when it has one (exact either way; CPU is the floor)
+        device = loaded.device if loaded.device.type == "cuda" else None
+        finder = ExpertFinder(
+            score=score, k=k, bottom_k=bottom_k, pooling=pooling, unit_set=units, device=device
+        )
         finder.fit(responses, labels)
         result[t] = finder.expert_set(
             target=t,

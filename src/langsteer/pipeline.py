@@ -222,13 +222,14 @@ class Study:
             progress=r.progress,
         ).values
 
-    def _space(self, intervention=None) -> dict[str, Any]:
+    def _space(self, intervention=None, paraphrase: bool = True) -> dict[str, Any]:
         """Per-language (n, layers, d) embeddings of the evaluation set (+ paraphrase sides).
 
         One encode call for both, so a paraphrase side that is also an evaluation sentence (the
         same translation) is forwarded once.
         """
-        para = [*self.pairs.left, *self.pairs.right] if self.pairs is not None else []
+        with_para = paraphrase and self.pairs is not None
+        para = [*self.pairs.left, *self.pairs.right] if with_para else []
         values = self._encode([*self.eval_sentences, *self.center_sentences, *para], intervention)
         n_eval, n_center = len(self.eval_sentences), len(self.center_sentences)
         evaluation = self.langs["evaluation"]
@@ -419,7 +420,7 @@ class Study:
                 space = self.pre_space
             else:
                 with intervene(self.loaded, ex.with_k(k), **opts) as h:
-                    space = self._space(h)
+                    space = self._space(h, paraphrase=k == ex.k)  # the main k: cached already
             raw.append(self._mean_top1(space, "none"))
             centred.append(self._mean_top1(space, "per-language"))
         return {

@@ -147,6 +147,8 @@ class LoadedModel:
         return {
             "id": self.model_id,
             "revision": self.revision,
+            # the hub commit transformers resolved (None for local folders): the revision as run
+            "commit": getattr(self.model.config, "_commit_hash", None),
             "gguf_file": self.gguf_file,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
