@@ -138,3 +138,31 @@ def test_paraphrase_from_pawsx_and_no_random_control(study, tmp_path):
     assert {"paraphrase.pre", "paraphrase.post", "paraphrase.mixed"} <= set(para)
     assert res["paraphrase_pairs"]["language"] == "eng_Latn"
     assert res["paraphrase_pairs"]["n"] == 14  # n_eval of the 20 label-1 pairs
+
+
+def test_only_what_changes_is_recomputed(study, monkeypatch):
+    """One un-intervened pass and one probing pass serve every target, control and k."""
+    import langsteer.finding
+    import langsteer.pipeline
+
+    calls = {"plain": 0, "intervened": 0, "responses": 0}
+    encode, collect = (
+        langsteer.pipeline.encode_distributed,
+        langsteer.finding.collect_responses_distributed,
+    )
+
+    def counting_encode(*args, intervention=None, **kwargs):
+        calls["plain" if intervention is None else "intervened"] += 1
+        return encode(*args, intervention=intervention, **kwargs)
+
+    def counting_collect(*args, **kwargs):
+        calls["responses"] += 1
+        return collect(*args, **kwargs)
+
+    monkeypatch.setattr(langsteer.pipeline, "encode_distributed", counting_encode)
+    monkeypatch.setattr(langsteer.finding, "collect_responses_distributed", counting_collect)
+    cfg, out = study
+    run_study(cfg, out)
+    assert calls["plain"] == 1 and calls["responses"] == 1
+    # per target: experts, random control, and the sweep's k = 4 (k = 0 reuses the plain pass)
+    assert calls["intervened"] == 2 * 3
