@@ -285,56 +285,72 @@ def assemble_corpus(
     """
     if duplicates not in DUPLICATE_POLICIES:
         raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
-    empty = {lang: _empty_positions(list(sents)) for lang, sents in texts.items()}
-    empty = {lang: pos for lang, pos in empty.items() if pos}
-    if empty and not drop_empty:
-        lang, positions = next(iter(empty.items()))
-        where = [locate(lang, i) if locate else f"position {i}" for i in positions]
-        others = f" (also in: {', '.join(list(empty)[1:])})" if len(empty) > 1 else ""
-        raise CorpusError(
-            f"language {normalize_language(lang)}: {len(positions)} empty or whitespace-only "
-            f"sentence(s) at {_shown(where)} (ids {_shown([ids[i] for i in positions])}){others}; "
-            "pass drop_empty=True to drop these ids in every language"
-        )
     provenance = dict(provenance)
-    if empty:
-        drop_set = {i for positions in empty.values() for i in positions}
-        drop = sorted(drop_set)
-        keep = [i for i in range(len(ids)) if i not in drop_set]
-        provenance["dropped_empty"] = {
-            "n": len(drop),
-            "ids": [ids[i] for i in drop],
-            "by_language": {normalize_language(k): len(v) for k, v in empty.items()},
-        }
-        ids = [ids[i] for i in keep]
-        texts = {lang: [sents[i] for i in keep] for lang, sents in texts.items()}
-    repeated = {lang: _repeated_positions(list(sents)) for lang, sents in texts.items()}
-    repeated = {lang: pos for lang, pos in repeated.items() if pos}
-    if repeated and duplicates == "error":
-        lang, positions = next(iter(repeated.items()))
-        where = [locate(lang, i) if locate else f"position {i}" for i in positions]
-        others = f" (also in: {', '.join(list(repeated)[1:])})" if len(repeated) > 1 else ""
-        raise CorpusError(
-            f"language {normalize_language(lang)}: {len(positions)} sentence(s) repeat an earlier "
-            f"one, at {_shown(where)}{others}; retrieval cannot tell such copies apart: pass "
-            "duplicates='drop' to drop the later copies' ids in every language, or "
-            "duplicates='keep'"
-        )
-    if repeated:
-        drop_set = {i for positions in repeated.values() for i in positions}
-        record = {
-            "n": len(drop_set),
-            "by_language": {normalize_language(k): len(v) for k, v in repeated.items()},
-        }
-        if duplicates == "drop":
-            keep = [i for i in range(len(ids)) if i not in drop_set]
-            record["ids"] = [ids[i] for i in sorted(drop_set)]
-            ids = [ids[i] for i in keep]
-            texts = {lang: [sents[i] for i in keep] for lang, sents in texts.items()}
-        provenance[f"{'dropped' if duplicates == 'drop' else 'kept'}_duplicates"] = record
+    ids, texts = _screen(
+        ids,
+        texts,
+        provenance,
+        _empty_positions,
+        "empty or whitespace-only sentence(s)",
+        "pass drop_empty=True to drop these ids in every language",
+        "error" if not drop_empty else "drop",
+        "empty",
+        locate,
+    )
+    ids, texts = _screen(
+        ids,
+        texts,
+        provenance,
+        _repeated_positions,
+        "sentence(s) repeating an earlier one",
+        "retrieval cannot tell such copies apart: pass duplicates='drop' to drop the later "
+        "copies' ids in every language, or duplicates='keep'",
+        duplicates,
+        "duplicates",
+        locate,
+    )
     return Corpus(
         ids=list(ids), texts={k: list(v) for k, v in texts.items()}, provenance=provenance
     )
+
+
+def _screen(
+    ids: Sequence[str],
+    texts: Mapping[str, Sequence[str]],
+    provenance: dict[str, Any],
+    find: Callable[[Sequence[str]], list[int]],
+    what: str,
+    fix: str,
+    policy: str,
+    name: str,
+    locate: Callable[[str, int], str] | None,
+) -> tuple[list[str], dict[str, list[str]]]:
+    """Find bad positions per language; raise naming them (``"error"``), or drop their ids from
+    every language (``"drop"``) or keep them (``"keep"``), recording ``<dropped|kept>_<name>``."""
+    found = {lang: pos for lang, sents in texts.items() if (pos := find(list(sents)))}
+    ids, texts = list(ids), {k: list(v) for k, v in texts.items()}
+    if not found:
+        return ids, texts
+    if policy == "error":
+        lang, positions = next(iter(found.items()))
+        where = [locate(lang, i) if locate else f"position {i}" for i in positions]
+        others = f" (also in: {', '.join(list(found)[1:])})" if len(found) > 1 else ""
+        raise CorpusError(
+            f"language {normalize_language(lang)}: {len(positions)} {what} at {_shown(where)} "
+            f"(ids {_shown([ids[i] for i in positions])}){others}; {fix}"
+        )
+    bad = {i for positions in found.values() for i in positions}
+    record: dict[str, Any] = {
+        "n": len(bad),
+        "by_language": {normalize_language(k): len(v) for k, v in found.items()},
+    }
+    if policy == "drop":
+        record["ids"] = [ids[i] for i in sorted(bad)]
+        keep = [i for i in range(len(ids)) if i not in bad]
+        ids = [ids[i] for i in keep]
+        texts = {lang: [sents[i] for i in keep] for lang, sents in texts.items()}
+    provenance[f"{'dropped' if policy == 'drop' else 'kept'}_{name}"] = record
+    return ids, texts
 
 
 def _repeated_positions(texts: Sequence[str]) -> list[int]:
