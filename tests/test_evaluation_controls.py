@@ -6,15 +6,24 @@ import numpy as np
 import pytest
 
 from langsteer.evaluation.controls import (
+    CONTROLS,
+    GEOMETRY_CONTROLS,
+    GEOMETRY_QUANTITIES,
+    NO_HELDOUT_NOTE,
     best_layer,
     check_disjoint,
     control_table,
+    geometry_means,
     heldout_means,
+    heldout_whitening,
     paired_bootstrap_means,
+    per_layer_controls,
+    pick_controls,
     sentence_scores,
     verdict,
 )
 from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
+from langsteer.evaluation.geometry import fit_whitening, ledoit_wolf_shrinkage
 from langsteer.metrics.retrieval import pairwise_top1
 
 LANGS = ("en", "fr", "de", "ru")
@@ -212,3 +221,232 @@ def test_best_layer() -> None:
     assert best_layer([float("nan"), 0.2]) == {"layer": 1, "value": 0.2}
     with pytest.raises(ValueError):
         best_layer([])
+
+
+# --- whitening ---------------------------------------------------------------------------------
+
+
+def _nuisance_space(
+    rng: np.random.Generator, n: int, directions: np.ndarray, scale: float = 30.0
+) -> dict[str, np.ndarray]:
+    """Shared semantics + huge per-sentence, per-language noise along a few shared directions.
+
+    The noise has mean 0 in every language, so no centring (global or per-language) touches it;
+    only rescaling those high-variance directions (whitening) lets the semantics through.
+    """
+    sem = rng.normal(size=(n, D))
+    k = directions.shape[0]
+    return {
+        lang: (
+            sem + scale * rng.normal(size=(n, k)) @ directions + 0.05 * rng.normal(size=(n, D)) + 5
+        ).astype(np.float32)
+        for lang in LANGS
+    }
+
+
+def _directions(rng: np.random.Generator, k: int = 6) -> np.ndarray:
+    return np.linalg.qr(rng.normal(size=(D, k)))[0].T  # k orthonormal rows
+
+
+def test_whitening_recovers_anisotropic_noise_that_no_centring_removes() -> None:
+    rng = np.random.default_rng(10)
+    dirs = _directions(rng)[:3]
+    evaluated = _nuisance_space(rng, 60, dirs)
+    heldout = _nuisance_space(rng, 400, dirs)  # other sentences, same construction
+    table = control_table(
+        {"pre": evaluated},
+        held_out_means={"pre": heldout_means(heldout)},
+        held_out_whitening={"pre": heldout_whitening(heldout)},
+        return_scores=True,
+    )
+    row = table["pre"]
+    for control in ("raw", "global", "per_language_heldout", "per_language_optimistic"):
+        assert row[control] < 0.1
+    assert row["whitening_heldout"] == 1.0 and row["whitening_optimistic"] > 0.99
+    rec = table["whitening"]["pre"]
+    assert rec["heldout"]["n"] == 4 * 400 and rec["optimistic"]["n"] == 4 * 60
+    assert rec["heldout"]["shrinkage_method"] == "ledoit-wolf"
+    assert "OPTIMISTIC" in table["definitions"]["whitening_optimistic"]
+    assert table["scores"]["pre (whitening, held-out estimate)"].mean() == 1.0
+    # fewer held-out rows than dimensions (24 < 48): shrinkage keeps it defined and useful
+    small = heldout_whitening(_nuisance_space(rng, 6, dirs))
+    assert small.n == 24 and small.shrinkage > 0.01 and np.all(np.isfinite(small.scales))
+    few = control_table({"pre": evaluated}, held_out_whitening={"pre": small})["pre"]
+    assert few["whitening_heldout"] > 0.3 > few["global"]
+
+
+def test_whitening_is_shrunk_zca_and_ledoit_wolf_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(11)
+    for n, d in ((30, 100), (400, 12)):  # n < d and n > d
+        x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+        w = fit_whitening({"a": x}, shrinkage=0.3)
+        z = x - x.mean(0)
+        cov = z.T @ z / n
+        vals, vecs = np.linalg.eigh(0.7 * cov + 0.3 * np.trace(cov) / d * np.eye(d))
+        by_hand = z @ (vecs @ np.diag(vals**-0.5) @ vecs.T)
+        np.testing.assert_allclose(w.apply({"a": x})["a"], by_hand, rtol=1e-4, atol=1e-4)
+        covariance = pytest.importorskip("sklearn.covariance")
+        want = covariance.ledoit_wolf_shrinkage(z, assume_centered=True)
+        assert ledoit_wolf_shrinkage(z) == pytest.approx(want, rel=1e-9)
+    # shrinkage 1 is global centring up to one scale: same cosine ranking, same scores
+    space = _offset_space(rng, 40, _offsets(rng, scale=2.0), noise=1.0)
+    whitened = fit_whitening(space, shrinkage=1.0).apply(space)
+    np.testing.assert_allclose(
+        sentence_scores(whitened), sentence_scores(space, centering="global"), atol=1e-12
+    )
+    with pytest.raises(ValueError, match="shrinkage"):
+        fit_whitening(space, shrinkage=1.5)
+
+
+def test_heldout_whitening_never_uses_the_evaluated_sentences() -> None:
+    rng = np.random.default_rng(12)
+    dirs = _directions(rng)
+    evaluated = _nuisance_space(rng, 60, dirs[:3])
+    # Held-out noise along OTHER directions: a leak-free estimate cannot know the evaluated ones.
+    heldout = _nuisance_space(rng, 400, dirs[3:])
+    w = heldout_whitening(heldout)
+    assert w.n == 4 * 400
+    pooled = np.concatenate([heldout[lang].astype(np.float64) for lang in LANGS])
+    np.testing.assert_allclose(w.mean, pooled.mean(0))
+    row = control_table({"pre": evaluated}, held_out_whitening={"pre": w})["pre"]
+    assert row["whitening_heldout"] < 0.1 < 0.99 < row["whitening_optimistic"]
+    # the evaluated space changes, the held-out fit does not (it never saw it)
+    again = heldout_whitening(heldout)
+    np.testing.assert_array_equal(again.mean, w.mean)
+    np.testing.assert_array_equal(again.scales, w.scales)
+    with pytest.raises(ValueError, match="evaluated sentences' own mean"):
+        control_table({"pre": evaluated}, held_out_whitening={"pre": heldout_whitening(evaluated)})
+    with pytest.raises(ValueError, match="both evaluated and held out"):
+        heldout_whitening(heldout, eval_ids=range(60), heldout_ids=range(50, 450))
+
+
+# --- per layer and the verdict's competitors ----------------------------------------------------
+
+
+def _layered(rng: np.random.Generator, n: int, n_layers: int) -> dict[str, np.ndarray]:
+    """Layer l of every language = an offset space, offsets growing with l."""
+    offsets = _offsets(rng, scale=1.0)
+    sem = rng.normal(size=(n, n_layers, D))
+    scale = np.arange(1, n_layers + 1, dtype=float)[None, :, None] * 5.0
+    return {
+        lang: (sem + scale * off + 0.5 * rng.normal(size=(n, n_layers, D))).astype(np.float32)
+        for lang, off in offsets.items()
+    }
+
+
+def test_per_layer_controls_shapes_keys_and_headline_agreement() -> None:
+    rng = np.random.default_rng(13)
+    n_layers = 4
+    spaces = {name: _layered(rng, 30, n_layers) for name in ("pre", "post", "random")}
+    held = {name: _layered(rng, 12, n_layers) for name in spaces}
+    out = per_layer_controls(spaces, held, target="en")
+    assert out["layers"] == list(range(n_layers))
+    assert "0 = token embeddings" in out["layer_numbering"]
+    assert set(out["retrieval"]) == set(spaces) == set(out["geometry"])
+    for name in spaces:
+        assert set(out["retrieval"][name]) == set(CONTROLS)
+        assert all(len(v) == n_layers for v in out["retrieval"][name].values())
+        assert set(out["geometry"][name]) == set(GEOMETRY_CONTROLS)
+        for control in GEOMETRY_CONTROLS:
+            geo = out["geometry"][name][control]
+            assert set(geo) == set(GEOMETRY_QUANTITIES)
+            assert all(len(v) == n_layers and np.all(np.isfinite(v)) for v in geo.values())
+        assert all(len(v) == n_layers for v in out["whitening_shrinkage"][name].values())
+    # each layer agrees with the one-layer table and geometry on the same split
+    layer = 2
+    one = {k: {lang: x[:, layer] for lang, x in v.items()} for k, v in spaces.items()}
+    h1 = {k: {lang: x[:, layer] for lang, x in v.items()} for k, v in held.items()}
+    table = control_table(
+        one,
+        held_out_means={k: heldout_means(v) for k, v in h1.items()},
+        held_out_whitening={k: heldout_whitening(v) for k, v in h1.items()},
+    )
+    for name in spaces:
+        for control in CONTROLS:
+            assert out["retrieval"][name][control][layer] == pytest.approx(table[name][control])
+    raw = geometry_means(one["pre"], "en")
+    for q, v in raw.items():
+        assert out["geometry"]["pre"]["raw"][q][layer] == pytest.approx(v)
+    assert out["notes"] == []
+    # no held-out split: held-out entries NaN, a note per space, optimistic ones still there
+    bare = per_layer_controls({"pre": spaces["pre"]}, target="en", layers=[0, 3])
+    assert bare["layers"] == [0, 3]
+    assert np.all(np.isnan(bare["retrieval"]["pre"]["per_language_heldout"]))
+    assert np.all(np.isnan(bare["geometry"]["pre"]["whitening_heldout"]["mean_to_medoid"]))
+    assert np.all(np.isfinite(bare["retrieval"]["pre"]["whitening_optimistic"]))
+    assert len(bare["notes"]) == 2 and all("held-out" in x for x in bare["notes"])
+
+
+def test_pick_controls_falls_back_to_optimistic_and_says_so() -> None:
+    rng = np.random.default_rng(14)
+    offsets = _offsets(rng)
+    evaluated = _offset_space(rng, 30, offsets)
+    bare = control_table({"pre": evaluated}, return_scores=True)["scores"]
+    picked, note = pick_controls(bare, "pre")
+    assert note == NO_HELDOUT_NOTE and "no held-out split" in note and "OPTIMISTIC" in note
+    assert set(picked) == {
+        "raw",
+        "global centring",
+        "per-language centring, evaluated means (optimistic)",
+        "whitening, evaluated estimate (optimistic)",
+    }
+    heldout = _offset_space(rng, 200, offsets)
+    fair = control_table(
+        {"pre": evaluated},
+        held_out_means={"pre": heldout_means(heldout)},
+        held_out_whitening={"pre": heldout_whitening(heldout)},
+        return_scores=True,
+    )["scores"]
+    picked, note = pick_controls(fair, "pre")
+    assert note is None and not any("optimistic" in k for k in picked)
+    assert "per-language centring, held-out means" in picked and len(picked) == 4
+    with pytest.raises(ValueError, match="no scores"):
+        pick_controls(fair, "post")
+
+
+@pytest.mark.parametrize("n_center", [0, 8])
+def test_pipeline_controls_per_layer_and_the_no_heldout_warning(tmp_path, n_center) -> None:
+    from langsteer.config import config_from_dict
+    from langsteer.models import tiny_model
+    from langsteer.pipeline import run_study
+    from tests.test_pipeline import make_parallel_dir
+
+    tiny = tiny_model("llama")
+    tiny.model.save_pretrained(tmp_path / "model")
+    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    cfg = config_from_dict(
+        {
+            "model": {"id": str(tmp_path / "model")},
+            "corpus": {
+                "source": str(make_parallel_dir(tmp_path / "corpus")),
+                "n_expert": 16,
+                "n_center": n_center,
+                "n_eval": 14,
+            },
+            "experts": {"targets": ["eng"], "negatives": ["deu", "fra"], "k": 8},
+            "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 100},
+            "analyses": {"paraphrase": False},
+            "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 4},
+        }
+    )
+    c = run_study(cfg, tmp_path / "out")["targets"]["eng_Latn"]["controls"]
+    per_layer, v = c["per_layer"], c["verdict"]
+    n_hidden = len(per_layer["layers"])
+    assert per_layer["layers"] == list(range(n_hidden)) and n_hidden >= 2
+    assert per_layer["headline_layer"] == -1 and "layer_numbering" in per_layer
+    assert set(per_layer["retrieval"]) == {"pre", "post", "random"}
+    raw_pre = per_layer["retrieval"]["pre"]["raw"]
+    assert raw_pre[-1] == pytest.approx(c["table"]["pre"]["raw"])
+    assert c["best_layer_pre"]["value"] == pytest.approx(max(raw_pre))
+    assert len(per_layer["geometry"]["post"]["whitening_heldout"]["mean_pairwise_centroid"]) == (
+        n_hidden
+    )
+    if n_center:
+        assert "note" not in v and "WARNING" not in v["summary"]
+        assert "mean.no intervention, whitening, held-out estimate" in v
+        assert not any("optimistic" in k for k in v if k.startswith("mean."))
+    else:
+        assert v["note"] == NO_HELDOUT_NOTE
+        assert v["summary"].startswith("WARNING: no held-out split: compared with OPTIMISTIC")
+        assert "mean.no intervention, per-language centring, evaluated means (optimistic)" in v
+        assert all(x is None for x in per_layer["retrieval"]["pre"]["per_language_heldout"])

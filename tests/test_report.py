@@ -98,8 +98,9 @@ def test_full_report(res, tmp_path):
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     files = pngs(tmp_path)
-    # per target: experts, top-1, delta, layers, projection, sweep
-    assert len(files) == 12
+    # per target: experts, top-1, delta, layers, controls per layer, projection, sweep
+    assert len(files) == 14
+    assert sum(f.name.startswith("controls_layers_") for f in files) == 2
     for f in files:
         data = f.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) < 150_000
@@ -116,6 +117,7 @@ def test_full_report(res, tmp_path):
     assert "ties strict" in md  # every retrieval number names its variant
     assert "Random units of the same count" in md  # the Sec. 7 comparison is spelled out
     assert "Against the controls: " in md and "per-language centring, held-out means" in md
+    assert "whitening, held-out estimate" in md and "Whitening shrinkage used" in md
     assert "could not be" not in md  # no section or figure fell back to a note
     assert "Mixed" in md and "pairs" in md  # paraphrase table
     assert re.search(r"\| -?\d\.\d\d \| \[-?\d\.\d\d, -?\d\.\d\d\] \|", md)  # r [CI]

@@ -1,13 +1,15 @@
 """A whole study as one TOML file: every value has a documented default, unknown keys are errors.
 
 Sections mirror the pipeline: ``[model]``, ``[corpus]``, ``[experts]``, ``[intervention]``,
-``[evaluation]``, ``[analyses]``, ``[sweep]``, ``[run]``. ``docs/config.md`` lists every key;
-``tests/test_config.py`` checks it against these dataclasses so the two cannot drift apart.
+``[evaluation]``, ``[analyses]``, ``[sweep]``, ``[steering]``, ``[run]``. ``docs/config.md``
+lists every key; ``tests/test_config.py`` checks it against these dataclasses so the two cannot
+drift apart.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +120,13 @@ class SweepConfig:
 
 
 @dataclass
+class SteeringConfig:
+    enabled: bool = False  # the steering-vector baseline (issue 7 item 4)
+    layer: int | None = None  # hidden-state index 1..L-1 (None = middle, L // 2; negative ok)
+    strength: float = 1.0  # multiples of the target-minus-others difference of means
+
+
+@dataclass
 class RunConfig:
     batch_size: int = 16
     max_length: int = 64  # tokens; longer sentences are truncated and counted
@@ -135,6 +144,7 @@ class StudyConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     analyses: AnalysesConfig = field(default_factory=AnalysesConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    steering: SteeringConfig = field(default_factory=SteeringConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,6 +256,8 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
             f"intervention.value = {study.intervention.value!r}: use mean, median, zero or a number"
         )
     _check_sweep(study.sweep)
+    if not math.isfinite(study.steering.strength):
+        raise ConfigError(f"steering.strength must be finite, got {study.steering.strength}")
     return study
 
 

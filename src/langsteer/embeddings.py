@@ -55,11 +55,18 @@ class Embeddings:
 
 
 def intervention_key(intervention: Intervention | None) -> dict:
-    """What about an intervention changes embeddings (for cache keys and result files)."""
+    """What about an intervention changes embeddings (for cache keys and result files).
+
+    Any other attached handle (e.g. :class:`langsteer.steering.SteeringHandle`) is keyed by its
+    own ``describe()``, which must then name everything that changes the model's outputs
+    (a steering handle's includes a hash of its vector).
+    """
     if intervention is None:
         return {}
     if not intervention.active:
         raise ValueError("the intervention passed is not attached; use it inside `with`")
+    if not isinstance(intervention, Intervention):
+        return dict(intervention.describe())
     ex = intervention.experts
     return {
         **intervention.describe(),

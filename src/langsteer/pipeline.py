@@ -41,6 +41,9 @@ from langsteer.evaluation.controls import (
     check_disjoint,
     control_table,
     heldout_means,
+    heldout_whitening,
+    per_layer_controls,
+    pick_controls,
     sentence_scores,
     verdict,
 )
@@ -51,6 +54,7 @@ from langsteer.interventions import intervene
 from langsteer.io import atomic_write_json, strict_json
 from langsteer.languages import normalize_language
 from langsteer.models import LoadedModel, load_model
+from langsteer.steering import SteeringVector, resolve_steering_layer
 from langsteer.sweep import steering_sweep
 
 
@@ -207,6 +211,8 @@ class Study:
         self.cache = cache_root(config.run.cache_dir)
         self.expert_files = expert_files
         self.allow_other_model = allow_other_model
+        self.steering_vectors: dict[str, SteeringVector] = {}
+        self._steered: tuple[str, dict] | None = None  # (baseline name, space) of the target
 
     def _encode(self, sentences: list[str], intervention=None) -> np.ndarray:
         e, r = self.config.evaluation, self.config.run
@@ -328,9 +334,18 @@ class Study:
                 f"evaluation.layer = {cfg.evaluation.layer}: this model has hidden states "
                 f"0..{n_hidden - 1} (negative indices count from the last)"
             )
+        if cfg.steering.enabled:  # a bad layer fails before any expensive stage
+            n_layers = self.loaded.signature()["num_hidden_layers"]
+            self.steering_layer = resolve_steering_layer(cfg.steering.layer, n_layers)
         with t("load_corpora"):
             self.langs = study_languages(cfg)
             corpora = load_study_corpora(cfg, self.langs)
+            self.expert_corpus = corpora.get("experts")
+            if cfg.steering.enabled and self.expert_corpus is None:
+                raise ValueError(
+                    "steering.enabled fits the vector on the expert split: set corpus.n_expert "
+                    "> 0 (or corpus.expert_source) even when expert files are given"
+                )
             self.eval_sentences, self.eval_lang_of = probing_set(
                 corpora["eval"], self.langs["evaluation"]
             )
@@ -362,6 +377,8 @@ class Study:
             with t("sweep"):
                 results.update(self._sweep(experts, corpora["eval"]))
         results.update(self._provenance(corpora, responses))
+        if cfg.steering.enabled:
+            results["config"]["steering"]["layer"] = self.steering_layer  # resolved
         results["timings"] = dict(t.seconds)
         results = strict_json(results)
         if self.is_main:
@@ -396,11 +413,19 @@ class Study:
             langid_languages=sw.langid_languages or None,
             n_keep=sw.n_keep,
             progress=self.config.run.progress,
+            steering_vectors=self.steering_vectors or None,
         )
         generation = {
             t: {str(k): {"samples": texts} for k, texts in res.pop("samples").items()}
             for t, res in out["targets"].items()
         }
+        for t, res in out["targets"].items():
+            if "steering_vector" in res:
+                vec = res["steering_vector"]
+                generation[t]["steering_vector"] = {
+                    "target_rate": vec["target_rate"],
+                    "samples": vec.pop("samples"),
+                }
         if sw.retrieval:
             for t, res in out["targets"].items():
                 res.update(self._retrieval_by_k(experts[t], sw.ks))
@@ -506,9 +531,42 @@ class Study:
             with t("metrics"):
                 res["random_control"] = self._compare(target, pre, rnd)
                 res["random_control"]["intervention"] = described_random
+        self._steered = None
+        if cfg.steering.enabled:
+            res["steering_vector"] = self._steering(target, pre)
         with t("controls"):
             res["controls"] = self._controls(ex, pre, post, rnd)
         return res
+
+    def _steering(self, target: str, pre: dict) -> dict[str, Any]:
+        """The steering-vector baseline: fit on the expert split, measure like the experts."""
+        st, r, t = self.config.steering, self.config.run, self.timer
+        sentences = {lang: self.expert_corpus.sentences(lang) for lang in self.langs["probed"]}
+        with t("embeddings_steering"):
+            sv = SteeringVector(
+                layer=self.steering_layer,
+                strength=st.strength,
+                pooling="mean",
+                skip_bos=self.config.experts.skip_bos,
+            ).fit(
+                self.loaded,
+                sentences,
+                target,
+                batch_size=r.batch_size,
+                max_length=r.max_length,
+                cache_dir=self.cache,
+                progress=r.progress,
+            )
+            with sv.apply(self.loaded) as h:
+                space = self._space(h)
+                described = h.describe()
+        self.steering_vectors[target] = sv
+        name = f"steering vector (layer {sv.layer_}, strength {st.strength:g}), raw"
+        self._steered = (name, space)
+        with t("metrics"):
+            out = self._compare(target, pre, space)
+        out["vector"] = described
+        return out
 
     def _controls(self, ex: ExpertSet, pre: dict, post: dict, rnd: dict | None) -> dict:
         """Baselines that could explain a gain away, on the same sentences, and the verdict."""
@@ -518,30 +576,31 @@ class Study:
         if rnd is not None:
             named["random"] = rnd
         spaces = {name: select_layer(sp["langs"], e.layer) for name, sp in named.items()}
-        held = None
+        held = white = None
         if "center" in pre:
-            held = {
-                n: heldout_means(select_layer(sp["center"], e.layer)) for n, sp in named.items()
-            }
-        table = control_table(spaces, held_out_means=held, return_scores=True, **variant)
+            centre = {n: select_layer(sp["center"], e.layer) for n, sp in named.items()}
+            held = {n: heldout_means(c) for n, c in centre.items()}
+            white = {n: heldout_whitening(c) for n, c in centre.items()}
+        table = control_table(
+            spaces, held_out_means=held, held_out_whitening=white, return_scores=True, **variant
+        )
         scores = table.pop("scores")
-        # fair baselines only: the optimistic (in-sample) centring is reported, not competed with
-        baselines = {
-            f"no intervention, {label[len('pre (') : -1]}": values
-            for label, values in scores.items()
-            if label.startswith("pre (") and "optimistic" not in label
-        }
+        # fair baselines only (the optimistic in-sample ones are reported, not competed with),
+        # unless there is no held-out split: then the optimistic ones, and the note says so
+        fair_pre, note = pick_controls(scores, "pre")
+        baselines = {f"no intervention, {label}": values for label, values in fair_pre.items()}
         best = best_layer(self.per_layer_pre)
         baselines[f"no intervention, best layer ({best['layer']}), raw"] = sentence_scores(
             select_layer(pre["langs"], best["layer"]), **variant
         )
         if rnd is not None:
             baselines["random units (same count and values), raw"] = scores["random (raw)"]
+        if self._steered is not None:  # the steering-vector baseline (issue 7 item 4)
+            name, space = self._steered
+            baselines[name] = sentence_scores(select_layer(space["langs"], e.layer), **variant)
         # the intervention's best result: raw or with the fair centring
         candidates = {"raw": scores["post (raw)"]}
-        fair = [k for k in scores if k.startswith("post (") and "held-out" in k]
-        if fair:
-            candidates["per-language centred, held-out means"] = scores[fair[0]]
+        candidates.update(pick_controls(scores, "post")[0])  # the same controls as the baselines
         chosen = max(candidates, key=lambda k: float(np.mean(candidates[k])))
         result = verdict(
             candidates[chosen],
@@ -550,7 +609,17 @@ class Study:
             seed=self.config.run.seed,
             intervention_name=f"experts (k={ex.k}, layer {e.layer}, {chosen})",
         )
-        return {"table": table, "best_layer_pre": best, "verdict": result}
+        if note is not None:
+            result["note"] = note
+            result["summary"] = f"WARNING: {note}. {result['summary']}"
+        per_layer = per_layer_controls(
+            {n: sp["langs"] for n, sp in named.items()},
+            {n: sp["center"] for n, sp in named.items()} if "center" in pre else None,
+            target=ex.target,
+            **variant,
+        )
+        per_layer["headline_layer"] = e.layer
+        return {"table": table, "best_layer_pre": best, "verdict": result, "per_layer": per_layer}
 
     def _provenance(self, corpora: dict[str, Corpus], responses) -> dict[str, Any]:
         return {

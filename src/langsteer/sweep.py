@@ -23,6 +23,7 @@ from langsteer.interventions import MODES, VALUE_MODES, intervene
 from langsteer.langid import identifier_info, language_rates
 from langsteer.languages import langid_supported, normalize_language
 from langsteer.models import LoadedModel
+from langsteer.steering import SteeringVector
 
 __all__ = ["steering_sweep"]
 
@@ -87,6 +88,7 @@ def steering_sweep(
     n_keep: int = 5,
     allow_other_model: bool = False,
     progress: bool = True,
+    steering_vectors: dict[str, SteeringVector] | None = None,
 ) -> dict:
     """Per target and k: target rate, language distribution, perplexity, a few samples.
 
@@ -94,6 +96,10 @@ def steering_sweep(
     "n_ppl_tokens", "mean_score", "seconds", "samples": {k: [first n_keep texts]}}}, "options",
     "model", "identifier"}``; list entries follow ``ks``. ``ppl_texts=None`` skips perplexity
     (None entries). ``langid_languages`` restricts the identifier's candidates (None = all).
+    ``steering_vectors`` (fitted, by target) adds ``targets[t]["steering_vector"]``: the same
+    generation and perplexity measured under the vector instead of the experts (``target_rate``,
+    ``distribution``, ``log_ppl``, ``ppl``, ``n_ppl_tokens``, ``layer``, ``strength``, ``norm``,
+    ``seconds``, ``samples``).
     """
     seeds = check_sampling_options(
         n_samples=n_samples,
@@ -135,6 +141,10 @@ def steering_sweep(
         raise ValueError(f"py3langid cannot identify {unsupported}: their target rate would be 0")
     for ex in experts.values():
         ex.check_compatible(loaded, allow_other_model=allow_other_model)
+    vectors = {normalize_language(t): v for t, v in (steering_vectors or {}).items()}
+    stray = [t for t in vectors if t not in experts]
+    if stray:
+        raise ValueError(f"steering vectors for {stray}, which are not sweep targets")
 
     baseline_texts: list[str] | None = None
     baseline_ppl: dict[tuple[str, ...], dict] = {}
@@ -186,6 +196,23 @@ def steering_sweep(
             samples[k] = gen[:n_keep]
             bar.update(1)
         results[target] = {**rows, "samples": samples}
+        if target in vectors:
+            t0 = time.perf_counter()
+            with vectors[target].apply(loaded) as h:
+                gen = [s["text"] for s in generate_samples(loaded, **gen_opts)]
+                ppl = perplexity(loaded, texts[target], **ppl_opts) if texts is not None else None
+                described = h.describe()
+            rates = language_rates(gen, target, languages=langs)
+            results[target]["steering_vector"] = {
+                "target_rate": rates["target_rate"],
+                "distribution": rates["distribution"],
+                "log_ppl": None if ppl is None else ppl["log_ppl"],
+                "ppl": None if ppl is None else ppl["ppl"],
+                "n_ppl_tokens": None if ppl is None else ppl["n_tokens"],
+                **{k: described[k] for k in ("layer", "strength", "norm")},
+                "seconds": time.perf_counter() - t0,
+                "samples": gen[:n_keep],
+            }
     bar.close()
     intervention = {
         "value": value,

@@ -13,6 +13,11 @@ the same settings, so the bootstrap resamples exactly the number that is reporte
 
 Held-out means must come from sentences that are not evaluated: means estimated on the evaluated
 sentences themselves are an optimistic bound (they use the test set) and are labelled as such.
+The same holds for whitening (shrunk ZCA, :func:`~langsteer.evaluation.geometry.fit_whitening`):
+``whitening_heldout`` is fitted on the held-out split, ``whitening_optimistic`` on the evaluated
+sentences. :func:`per_layer_controls` gives every control's mean top-1 and mean geometry at every
+hidden state; :func:`pick_controls` chooses the controls a verdict competes with, falling back to
+the optimistic ones, with :data:`NO_HELDOUT_NOTE`, when there is no held-out split.
 """
 
 from __future__ import annotations
@@ -22,16 +27,65 @@ from typing import Any
 
 import numpy as np
 
-from langsteer.evaluation.geometry import CenterMode, Embeddings, center, check_embeddings
+from langsteer.evaluation.geometry import (
+    CenterMode,
+    Embeddings,
+    Whitening,
+    center,
+    centroid_distances,
+    check_embeddings,
+    fit_whitening,
+    pair_value,
+    parallel_distances,
+    select_layer,
+)
 from langsteer.metrics.retrieval import pairwise_top1
 
-CONTROLS = ("raw", "global", "per_language_heldout", "per_language_optimistic")
+CONTROLS = (
+    "raw",
+    "global",
+    "per_language_heldout",
+    "per_language_optimistic",
+    "whitening_heldout",
+    "whitening_optimistic",
+)
 CONTROL_LABELS = {
     "raw": "raw",
     "global": "global centring",
     "per_language_heldout": "per-language centring, held-out means",
     "per_language_optimistic": "per-language centring, evaluated means (optimistic)",
+    "whitening_heldout": "whitening, held-out estimate",
+    "whitening_optimistic": "whitening, evaluated estimate (optimistic)",
 }
+# The controls a verdict may compete with: the fair ones, or (no held-out split) the optimistic.
+FAIR_CONTROLS = ("raw", "global", "per_language_heldout", "whitening_heldout")
+FALLBACK_CONTROLS = ("raw", "global", "per_language_optimistic", "whitening_optimistic")
+NO_HELDOUT_NOTE = (
+    "no held-out split: compared with OPTIMISTIC in-sample centring and whitening (means and "
+    "covariance estimated on the evaluated sentences themselves; a held-out split, "
+    "corpus.n_center, gives the fair version)"
+)
+# Geometry under each control (per_language_optimistic is left out: its centroids are exactly 0,
+# so every centroid distance is undefined).
+GEOMETRY_CONTROLS = (
+    "raw",
+    "global",
+    "per_language_heldout",
+    "whitening_heldout",
+    "whitening_optimistic",
+)
+GEOMETRY_QUANTITIES = {
+    "mean_pairwise_centroid": "mean cosine distance between language centroids, all pairs",
+    "mean_to_medoid": (
+        "mean cosine distance of each language's centroid to the medoid language of that space "
+        "(medoid and, when given, the target excluded)"
+    ),
+    "mean_pairwise_parallel": "mean cosine distance between a sentence and its translation",
+}
+LAYER_NUMBERING = (
+    "hidden-state index: list position i = hidden state i; 0 = token embeddings, i = output of "
+    "decoder block i (1-based), the last entry = the last layer"
+)
 DEFINITIONS = {
     "raw": "no centring: cosine top-1 on the vectors as they are",
     "global": (
@@ -46,12 +100,22 @@ DEFINITIONS = {
         "each language's mean over the evaluated sentences themselves subtracted: an OPTIMISTIC "
         "bound, since the means see the test sentences"
     ),
+    "whitening_heldout": (
+        "ZCA whitening, mean and covariance pooled over all languages of a held-out split that is "
+        "not evaluated, covariance shrunk towards a scaled identity (Ledoit-Wolf by default, "
+        "floored at 1e-3) so it is defined with fewer sentences than dimensions: anisotropy "
+        "removal beyond global centring, with no language labels"
+    ),
+    "whitening_optimistic": (
+        "the same whitening estimated on the evaluated sentences themselves: an OPTIMISTIC "
+        "bound, since the covariance sees the test sentences"
+    ),
     "sentence score": (
         "share of ordered language pairs (query, candidate) in which the sentence, as query, "
         "retrieves its translation; strict ties are errors"
     ),
 }
-_RESERVED = {"definitions", "notes", "variant", "scores"}
+_RESERVED = {"definitions", "notes", "variant", "scores", "whitening"}
 # Bootstrap means are computed in blocks of about this many elements to bound memory.
 _BLOCK_ELEMENTS = 1 << 22
 # Held-out means this close to the evaluated sentences' own means mean they were not held out.
@@ -144,10 +208,106 @@ def _check_not_in_sample(
         )
 
 
+def heldout_whitening(
+    space_heldout: Embeddings,
+    languages: Sequence[str] | None = None,
+    *,
+    shrinkage: float | str = "ledoit-wolf",
+    eval_ids: Iterable[Any] | None = None,
+    heldout_ids: Iterable[Any] | None = None,
+) -> Whitening:
+    """Whitening fitted on the held-out space ONLY (the evaluated space is not an input).
+
+    The same leakage guard as :func:`heldout_means`: evaluated sentences cannot be passed in, and
+    with both id lists given the split is checked too.
+    """
+    if eval_ids is not None and heldout_ids is not None:
+        check_disjoint(eval_ids, heldout_ids)
+    return fit_whitening(space_heldout, languages, shrinkage=shrinkage)
+
+
+def _check_whitening_not_in_sample(
+    name: str, space: Embeddings, whitening: Whitening, langs: list[str]
+) -> None:
+    """A held-out whitening whose mean is the evaluated rows' pooled mean was fitted on them."""
+    own = np.concatenate([np.asarray(space[lang], dtype=np.float64) for lang in langs]).mean(0)
+    if own.shape == whitening.mean.shape and np.allclose(
+        whitening.mean, own, rtol=_LEAK_RTOL, atol=0.0
+    ):
+        raise ValueError(
+            f"held-out whitening for {name!r} has the evaluated sentences' own mean: it was "
+            "estimated on the evaluated split (use whitening_optimistic for that bound)"
+        )
+
+
+def _control_spaces(
+    name: str,
+    space: Embeddings,
+    used: list[str],
+    means: Mapping[str, np.ndarray] | None,
+    whitening: Whitening | None,
+    shrinkage: float | str,
+    notes: list[str],
+    wanted: Sequence[str] = CONTROLS,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """``{control: transformed space}`` (the ``used`` languages) and the whitening records.
+
+    A held-out control with no held-out estimate is left out and a note says so.
+    """
+    sub = {lang: space[lang] for lang in used}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    record: dict[str, Any] = {}
+    for control in wanted:
+        if control == "raw":
+            out[control] = center(sub, "none")
+        elif control == "global":
+            out[control] = center(sub, "global")
+        elif control == "per_language_heldout":
+            if means is None:
+                notes.append(f"{name}: no held-out means given; per_language_heldout skipped (NaN)")
+                continue
+            _check_not_in_sample(name, space, means, used)
+            out[control] = center(sub, "per-language", {lang: means[lang] for lang in used})
+        elif control == "per_language_optimistic":
+            out[control] = center(sub, "per-language")
+        elif control == "whitening_heldout":
+            if whitening is None:
+                notes.append(
+                    f"{name}: no held-out whitening given; whitening_heldout skipped (NaN)"
+                )
+                continue
+            _check_whitening_not_in_sample(name, space, whitening, used)
+            out[control] = whitening.apply(sub)
+            record["heldout"] = whitening.describe()
+        elif control == "whitening_optimistic":
+            fitted = fit_whitening(sub, shrinkage=shrinkage)
+            out[control] = fitted.apply(sub)
+            record["optimistic"] = fitted.describe()
+        else:
+            raise ValueError(f"unknown control {control!r}; known: {CONTROLS}")
+    return out, record
+
+
+def _variant_record(variant: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "direction": variant.get("direction", "forward"),
+        "scoring": variant.get("scoring", "cosine"),
+        "ties": "strict",
+        "score": "mean over sentences and ordered language pairs of top-1 correctness",
+    }
+
+
+def _used_languages(space: Embeddings, variant: Mapping[str, Any]) -> list[str]:
+    langs = check_embeddings(space, variant.get("languages"))
+    return list(dict.fromkeys([*langs, *(variant.get("query_languages") or [])]))
+
+
 def control_table(
     spaces: Mapping[str, Embeddings],
     *,
     held_out_means: Mapping[str, Mapping[str, np.ndarray] | None] | None = None,
+    held_out_whitening: Mapping[str, Whitening | None] | None = None,
+    shrinkage: float | str = "ledoit-wolf",
     eval_ids: Iterable[Any] | None = None,
     heldout_ids: Iterable[Any] | None = None,
     return_scores: bool = False,
@@ -155,12 +315,14 @@ def control_table(
 ) -> dict[str, Any]:
     """Mean top-1 of every space (e.g. "pre", "post", "random") under each control.
 
-    Returns ``{space: {raw, global, per_language_heldout, per_language_optimistic, n}}`` plus
-    ``definitions``, ``notes`` (e.g. held-out means missing: that entry is NaN) and ``variant``;
-    with ``return_scores``, ``scores`` = ``{"<space> (<control label>)": (n,) array}``, ready to
-    pass as baselines to :func:`verdict`. ``held_out_means[space]`` must be estimated on that
-    space's held-out split (:func:`heldout_means`): each space has its own offsets. ``variant``
-    goes to :func:`sentence_scores` (languages, query_languages, direction, scoring, margin_k).
+    Returns ``{space: {<each of CONTROLS>, n}}`` plus ``definitions``, ``notes`` (e.g. held-out
+    estimates missing: that entry is NaN), ``variant`` and ``whitening`` (``{space: {heldout,
+    optimistic}}``: shrinkage used, n, rank); with ``return_scores``, ``scores`` =
+    ``{"<space> (<control label>)": (n,) array}``, ready to pass as baselines to :func:`verdict`.
+    ``held_out_means[space]`` (:func:`heldout_means`) and ``held_out_whitening[space]``
+    (:func:`heldout_whitening`) must be estimated on that space's held-out split: each space has
+    its own offsets. ``shrinkage`` is for the optimistic (in-sample) whitening. ``variant`` goes
+    to :func:`sentence_scores` (languages, query_languages, direction, scoring, margin_k).
     """
     bad = _RESERVED & set(spaces)
     if bad:
@@ -168,46 +330,162 @@ def control_table(
     if eval_ids is not None and heldout_ids is not None:
         check_disjoint(eval_ids, heldout_ids)
     held_out_means = held_out_means or {}
+    held_out_whitening = held_out_whitening or {}
     out: dict[str, Any] = {}
     notes: list[str] = []
     scores: dict[str, np.ndarray] = {}
+    records: dict[str, Any] = {}
     for name, space in spaces.items():
-        langs = check_embeddings(space, variant.get("languages"))
-        queries = variant.get("query_languages") or []
-        used = list(dict.fromkeys([*langs, *queries]))
-        runs: dict[str, tuple[CenterMode, Any]] = {
-            "raw": ("none", None),
-            "global": ("global", None),
-        }
-        means = held_out_means.get(name)
-        if means is None:
-            notes.append(f"{name}: no held-out means given; per_language_heldout skipped (NaN)")
-        else:
-            _check_not_in_sample(name, space, means, used)
-            runs["per_language_heldout"] = ("per-language", {lang: means[lang] for lang in used})
-        runs["per_language_optimistic"] = ("per-language", None)
+        used = _used_languages(space, variant)
+        runs, records[name] = _control_spaces(
+            name,
+            space,
+            used,
+            held_out_means.get(name),
+            held_out_whitening.get(name),
+            shrinkage,
+            notes,
+        )
         row: dict[str, float] = {}
         for control in CONTROLS:
             if control not in runs:
                 row[control] = float("nan")
                 continue
-            mode, m = runs[control]
-            s = sentence_scores(space, centering=mode, means=m, **variant)
+            s = sentence_scores(runs[control], **variant)
             row[control] = float(s.mean())
             scores[f"{name} ({CONTROL_LABELS[control]})"] = s
-        row["n"] = float(np.shape(space[langs[0]])[0])
+        row["n"] = float(np.shape(space[used[0]])[0])
         out[name] = row
     out["definitions"] = dict(DEFINITIONS)
     out["notes"] = notes
-    out["variant"] = {
-        "direction": variant.get("direction", "forward"),
-        "scoring": variant.get("scoring", "cosine"),
-        "ties": "strict",
-        "score": "mean over sentences and ordered language pairs of top-1 correctness",
-    }
+    out["variant"] = _variant_record(variant)
+    out["whitening"] = records
     if return_scores:
         out["scores"] = scores
     return out
+
+
+def geometry_means(
+    space: Embeddings, target: str | None = None, languages: Sequence[str] | None = None
+) -> dict[str, float]:
+    """The language-level geometry of one space as means only (see ``GEOMETRY_QUANTITIES``).
+
+    ``mean_to_medoid`` excludes the medoid itself and ``target`` (when given), like the
+    geometry table's ``mean_to_medoid_nontarget``; NaN where centroids are zero (undefined).
+    """
+    langs = check_embeddings(space, languages)
+    cen = centroid_distances(space, langs)
+    par = parallel_distances(space, langs)
+    sums = np.array([sum(pair_value(cen, a, b) for b in langs if b != a) for a in langs])
+    nan = float("nan")
+    to_med = nan
+    if len(langs) > 1 and not np.all(np.isnan(sums)):
+        med = langs[int(np.nanargmin(sums))]
+        others = [pair_value(cen, x, med) for x in langs if x not in (med, target)]
+        to_med = float(np.mean(others)) if others else nan
+    return {
+        "mean_pairwise_centroid": float(np.mean(list(cen.values()))) if cen else nan,
+        "mean_to_medoid": to_med,
+        "mean_pairwise_parallel": float(np.mean(list(par.values()))) if par else nan,
+    }
+
+
+def per_layer_controls(
+    spaces: Mapping[str, Embeddings],
+    held_out: Mapping[str, Embeddings | None] | None = None,
+    *,
+    target: str | None = None,
+    layers: Iterable[int] | None = None,
+    shrinkage: float | str = "ledoit-wolf",
+    geometry: bool = True,
+    **variant: Any,
+) -> dict[str, Any]:
+    """Mean top-1 and mean geometry of every space under every control, at every layer.
+
+    ``spaces`` / ``held_out``: ``{space: {lang: (n, n_layers, d)}}``; the held-out split of each
+    space gives its per-language means and its whitening, layer by layer (never the evaluated
+    rows). Means only, so the size is ``spaces x controls x layers``. Returns ``retrieval``
+    (``{space: {control: [per layer]}}``), ``geometry`` (``{space: {control: {quantity: [per
+    layer]}}}``, for ``GEOMETRY_CONTROLS``), ``whitening_shrinkage`` (``{space: {heldout,
+    optimistic}: [per layer]}``), ``layers``, ``layer_numbering``, ``definitions``, ``notes``
+    and ``variant``. Cost per layer and space: one top-1 pass per control and two whitening
+    fits (thin SVDs of the held-out and evaluated rows), no quadratic blow-up in layers.
+    """
+    held_out = held_out or {}
+    first = next(iter(next(iter(spaces.values())).values()))
+    if np.ndim(first) != 3:
+        raise ValueError(f"expected (n, n_layers, d) arrays, got shape {np.shape(first)}")
+    chosen = list(range(np.shape(first)[1]) if layers is None else layers)
+    retrieval: dict[str, dict[str, list[float]]] = {}
+    geo: dict[str, dict[str, dict[str, list[float]]]] = {}
+    alphas: dict[str, dict[str, list[float]]] = {}
+    notes: list[str] = []
+    for name, space3 in spaces.items():
+        used = _used_languages({k: v[:, 0] for k, v in space3.items()}, variant)
+        retrieval[name] = {c: [] for c in CONTROLS}
+        geo[name] = {c: {q: [] for q in GEOMETRY_QUANTITIES} for c in GEOMETRY_CONTROLS}
+        alphas[name] = {"heldout": [], "optimistic": []}
+        h3 = held_out.get(name)
+        for layer in chosen:
+            space = select_layer({lang: space3[lang] for lang in used}, layer)
+            means = whitening = None
+            if h3 is not None:
+                h = select_layer({lang: h3[lang] for lang in used}, layer)
+                means = heldout_means(h)
+                whitening = heldout_whitening(h, shrinkage=shrinkage)
+            layer_notes: list[str] = []
+            runs, rec = _control_spaces(name, space, used, means, whitening, shrinkage, layer_notes)
+            if layer == chosen[0]:
+                notes += layer_notes
+            for control in CONTROLS:
+                value = float("nan")
+                if control in runs:
+                    value = float(sentence_scores(runs[control], **variant).mean())
+                retrieval[name][control].append(value)
+            for key in ("heldout", "optimistic"):
+                alphas[name][key].append(rec[key]["shrinkage"] if key in rec else float("nan"))
+            if not geometry:
+                continue
+            for control in GEOMETRY_CONTROLS:
+                g = geometry_means(runs[control], target) if control in runs else {}
+                for q in GEOMETRY_QUANTITIES:
+                    geo[name][control][q].append(g.get(q, float("nan")))
+    out: dict[str, Any] = {
+        "layers": [int(x) for x in chosen],
+        "layer_numbering": LAYER_NUMBERING,
+        "retrieval": retrieval,
+        "whitening_shrinkage": alphas,
+        "definitions": {
+            **{k: v for k, v in DEFINITIONS.items() if k in CONTROLS},
+            **GEOMETRY_QUANTITIES,
+        },
+        "notes": notes,
+        "variant": _variant_record(variant),
+    }
+    if geometry:
+        out["geometry"] = geo
+    return out
+
+
+def pick_controls(
+    scores: Mapping[str, np.ndarray], space: str = "pre"
+) -> tuple[dict[str, np.ndarray], str | None]:
+    """The controls of ``space`` a verdict competes with, keyed by label, and a note or None.
+
+    The fair ones (``FAIR_CONTROLS``) when held-out estimates exist; otherwise the optimistic
+    in-sample ones (``FALLBACK_CONTROLS``) and :data:`NO_HELDOUT_NOTE`, so a missing held-out
+    split never silently drops the per-language centring from the competition.
+    """
+
+    def key(control: str) -> str:
+        return f"{space} ({CONTROL_LABELS[control]})"
+
+    if f"{space} (raw)" not in scores:
+        raise ValueError(f"no scores for space {space!r}")
+    heldout = key("per_language_heldout") in scores or key("whitening_heldout") in scores
+    chosen, note = (FAIR_CONTROLS, None) if heldout else (FALLBACK_CONTROLS, NO_HELDOUT_NOTE)
+    picked = {CONTROL_LABELS[c]: scores[key(c)] for c in chosen if key(c) in scores}
+    return picked, note
 
 
 def best_layer(per_layer_scores: Sequence[float]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -303,6 +304,143 @@ def center(
             out[lang] = (_f64(emb[lang]) - mu).astype(np.float32)
         return out
     raise ValueError(f"mode must be 'none', 'global' or 'per-language', got {mode!r}")
+
+
+# --- whitening: anisotropy removal beyond a shared mean ------------------------------------------
+
+# With shrinkage 0 the directions no estimate spans (n <= d) would get an infinite scale: floor it.
+SHRINKAGE_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """A fitted, shrunk ZCA whitening ``x -> W (x - mean)``; apply it with :meth:`apply`.
+
+    ``W = C_s^{-1/2}`` with ``C_s = (1 - a) C + a m I`` (``C`` the pooled sample covariance, ``m``
+    its mean eigenvalue ``tr(C) / d``, ``a`` = ``shrinkage``): Ledoit-Wolf shrinkage towards a
+    scaled identity. ``C_s`` is full rank for any ``a > 0``, so whitening is defined when
+    ``n < d``: the ``r = min(n, d)`` sample principal directions (``components``) are rescaled by
+    ``1 / sqrt((1 - a) lambda_i + a m)`` and everything orthogonal to them by
+    ``1 / sqrt(a m)``. Language labels are not used (the statistics pool every language), so this
+    removes shared anisotropy, not language offsets one by one.
+    """
+
+    mean: np.ndarray  # (d,)
+    components: np.ndarray  # (r, d), orthonormal rows
+    scales: np.ndarray  # (r,)
+    rest_scale: float
+    shrinkage: float
+    shrinkage_method: str
+    n: int
+
+    def apply(self, emb: Embeddings) -> dict[str, np.ndarray]:
+        """Whitened float32 copies of every language (inputs untouched)."""
+        langs = check_embeddings(emb)
+        d = self.mean.shape[0]
+        out = {}
+        for lang in langs:
+            z = _f64(emb[lang]) - self.mean
+            if z.shape[1] != d:
+                raise ValueError(f"whitening fitted on d={d}, {lang!r} has d={z.shape[1]}")
+            proj = z @ self.components.T
+            white = self.rest_scale * z + (proj * (self.scales - self.rest_scale)) @ self.components
+            out[lang] = white.astype(np.float32)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "ZCA, shrunk towards a scaled identity",
+            "shrinkage": self.shrinkage,
+            "shrinkage_method": self.shrinkage_method,
+            "shrinkage_floor": SHRINKAGE_FLOOR,
+            "n": self.n,
+            "d": int(self.mean.shape[0]),
+            "rank": int(self.components.shape[0]),
+        }
+
+
+def ledoit_wolf_shrinkage(z: np.ndarray) -> float:
+    """Ledoit-Wolf shrinkage of centred rows ``z`` (n, d); scikit-learn's formula, O(n^2 d).
+
+    Uses the Gram matrix ``z z^T`` instead of the ``d x d`` covariance, so it stays cheap when
+    ``n << d``.
+    """
+    n, d = z.shape
+    gram = z @ z.T
+    sq_norms = np.diag(gram)
+    mu = float(sq_norms.sum()) / (n * d)  # tr(S) / d, S = z^T z / n
+    s_fro2 = float((gram**2).sum()) / n**2  # ||S||_F^2
+    beta = (float((sq_norms**2).sum()) / n - s_fro2) / (d * n)
+    delta = (s_fro2 - d * mu**2) / d
+    if delta <= 0:
+        return 1.0  # already a scaled identity
+    return float(min(max(beta, 0.0), delta) / delta)
+
+
+def _principal_directions(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared singular values and right singular vectors (rows) of ``z``, largest first.
+
+    An eigendecomposition of the smaller of ``z z^T`` and ``z^T z`` (about 2x faster than an SVD
+    here); directions with a squared singular value below 1e-12 of the largest are dropped (they
+    fall in the shrunk remainder).
+    """
+    n, d = z.shape
+    if n > d:
+        sq, v = np.linalg.eigh(z.T @ z)
+        order = np.argsort(sq)[::-1]
+        return np.clip(sq[order], 0.0, None), v[:, order].T
+    sq, u = np.linalg.eigh(z @ z.T)
+    order = np.argsort(sq)[::-1]
+    sq, u = sq[order], u[:, order]
+    keep = sq > 1e-12 * max(float(sq[0]), 0.0)
+    sq, u = sq[keep], u[:, keep]
+    vt = (u.T @ z) / np.sqrt(sq)[:, None]
+    return sq, vt
+
+
+def fit_whitening(
+    emb: Embeddings,
+    languages: Sequence[str] | None = None,
+    *,
+    shrinkage: float | str = "ledoit-wolf",
+) -> Whitening:
+    """Shrunk ZCA whitening estimated on ``emb`` only (give it the held-out split for fairness).
+
+    Mean and covariance pool every language's rows. ``shrinkage`` is a float in [0, 1] or
+    ``"ledoit-wolf"`` (our default, estimated from the same rows); the value used is floored at
+    :data:`SHRINKAGE_FLOOR` so that it is defined for ``n < d``, and recorded.
+    """
+    langs = check_embeddings(emb, languages)
+    x = np.concatenate([_f64(emb[lang]) for lang in langs])
+    if x.shape[0] < 2:
+        raise ValueError("whitening needs at least two rows")
+    mean = x.mean(axis=0)
+    z = x - mean
+    n, d = z.shape
+    if shrinkage == "ledoit-wolf":
+        alpha, method = ledoit_wolf_shrinkage(z), "ledoit-wolf"
+    elif isinstance(shrinkage, int | float) and not isinstance(shrinkage, bool):
+        if not 0.0 <= float(shrinkage) <= 1.0:
+            raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage}")
+        alpha, method = float(shrinkage), "fixed"
+    else:
+        raise ValueError(f"shrinkage must be a float in [0, 1] or 'ledoit-wolf', got {shrinkage!r}")
+    alpha = max(alpha, SHRINKAGE_FLOOR)
+    sq, vt = _principal_directions(z)
+    eig = sq / n
+    m = float(np.einsum("ij,ij->", z, z)) / (n * d)  # tr(C) / d
+    if not m > 0:
+        raise ValueError("whitening undefined: every row is the same vector")
+    shrunk = (1.0 - alpha) * eig + alpha * m
+    return Whitening(
+        mean=mean,
+        components=vt,
+        scales=1.0 / np.sqrt(shrunk),
+        rest_scale=float(1.0 / np.sqrt(alpha * m)),
+        shrinkage=alpha,
+        shrinkage_method=method,
+        n=int(n),
+    )
 
 
 def _pair_key(pair: Pair) -> str:

@@ -22,9 +22,11 @@ from pathlib import Path
 from langsteer.io import atomic_write_bytes, atomic_write_text
 from langsteer.report.context import Ctx, _dict, _diff, _get, _mean
 from langsteer.report.extras import (
+    _vector_words,
     generation_section,
     provenance_section,
     setup_section,
+    steering_section,
     sweep_section,
     timings_section,
 )
@@ -133,6 +135,13 @@ def _summary_for(ctx: Ctx, lang: str, t: dict) -> str:
         out.append(_versus("centroid distance", _diff(d0, d1), _diff(d0, rd1), lambda x: drop(-x)))
     else:
         out.append("No random-unit control was run, so nothing shows the change needs the experts.")
+    sv = _dict(t.get("steering_vector"))
+    if sv:
+        sm = _get(sv, "retrieval", "mean_post")
+        out.append(
+            f"Adding a {nm} steering vector instead ({_vector_words(sv.get('vector'))}): mean "
+            f"top-1 {pct(m0)} → {pct(sm)} ({pp(_diff(sm, m0))})."
+        )
     v = _get(t, "controls", "verdict")
     if isinstance(v, dict) and v.get("winner") is not None:
         out.append("Against the controls: " + verdict_words(v))
@@ -167,6 +176,7 @@ SECTIONS: list[tuple[str, Callable[[Ctx], list[Block]]]] = [
     ("Change in retrieval over all language pairs (paper Fig. 5)", delta_section),
     ("Retrieval at every layer", layers_section),
     ("Controls: can something simpler explain the gain?", controls_section),
+    ("Experts vs a steering vector", steering_section),
     ("2-D projection of the embedding space (paper Fig. 6)", projection_section),
     ("Paraphrase retrieval within one language (paper Table 3)", paraphrase_section),
     ("Correlation of retrieval with distance (paper Table 2)", correlation_section),

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from langsteer.report import figures as F
-from langsteer.report.context import Ctx, _bos, _dict, _get, _num
+from langsteer.report.context import Ctx, _bos, _dict, _diff, _get, _num
 from langsteer.report.markdown import (
     Block,
     Code,
@@ -37,7 +37,7 @@ KNOWN_TOP = {
 }  # fmt: skip
 KNOWN_TARGET = {
     "retrieval", "geometry", "paraphrase", "correlation", "projection", "experts",
-    "intervention", "random_control", "controls",
+    "intervention", "random_control", "controls", "steering_vector",
 }  # fmt: skip
 
 
@@ -143,6 +143,58 @@ def sweep_section(ctx: Ctx) -> list[Block]:
     return out
 
 
+# --- experts vs a steering vector (issue 7 item 4) -----------------------------------------------
+
+
+def _vector_words(v: Any) -> str:
+    """'layer 9, strength 4, norm 12.3': which steering vector, in words."""
+    v = _dict(v)
+    return (
+        f"layer {plain(v.get('layer'))}, strength {plain(v.get('strength'))}, "
+        f"norm {num(v.get('norm'), 2)}"
+    )
+
+
+def _experts_rate(sweep: Any, k: Any) -> tuple[str, Any]:
+    """The sweep's target share at the study's k, else at its largest k (labelled)."""
+    ks, rates = _get(sweep, "k"), _get(sweep, "target_rate")
+    if not isinstance(ks, list) or not isinstance(rates, list) or not ks:
+        return "n/a", None
+    i = ks.index(k) if k in ks else max(range(len(ks)), key=lambda j: ks[j])
+    return f"k = {plain(ks[i])}", rates[i] if i < len(rates) else None
+
+
+def steering_section(ctx: Ctx) -> list[Block]:
+    rows = []
+    for lang, t in ctx.targets.items():
+        sv = t.get("steering_vector")
+        if not isinstance(sv, dict):
+            continue
+        sw = _get(ctx.r, "sweep", lang)
+        pre = _get(t, "retrieval", "mean_pre")
+        ex, vec = _get(t, "retrieval", "mean_post"), _get(sv, "retrieval", "mean_post")
+        at_k, ex_rate = _experts_rate(sw, _get(t, "experts", "k"))
+        rate0 = _experts_rate(sw, 0)[1] if 0 in (_get(sw, "k") or []) else None
+        rows.append([
+            label(lang), _vector_words(sv.get("vector")), pct(pre),
+            f"{pct(ex)} ({pp(_diff(ex, pre))})", f"{pct(vec)} ({pp(_diff(vec, pre))})",
+            pct(rate0), f"{pct(ex_rate)} ({at_k})", pct(_get(sw, "steering_vector", "target_rate")),
+        ])  # fmt: skip
+    if not rows:
+        return []
+    header = ["Target", "Steering vector", "mean top-1, original", "experts", "steering vector",
+              "target share, original", "experts", "steering vector"]  # fmt: skip
+    cap = (
+        "Forcing the experts against adding one direction to the residual stream: the mean "
+        "hidden state of the target's expert-split sentences minus the mean of the other probed "
+        "languages' means, times the strength, added at every position of every forward call to "
+        "the block output that gives that hidden state. Mean top-1: raw, over ordered pairs, "
+        "change vs the original in brackets. Target share: generations (from BOS) identified as "
+        "the target, from the k sweep (n/a without it). " + ctx.study_variant()
+    )
+    return [Table(header, rows, cap)]
+
+
 def _k_order(k: Any) -> tuple:
     return (0, int(k), "") if str(k).isdigit() else (1, 0, str(k))
 
@@ -161,7 +213,8 @@ def generation_section(ctx: Ctx, max_samples: int = 5, max_chars: int = 400) -> 
                 if isinstance(v, int | float | str) and not isinstance(v, bool)
             ]
             samples = [str(x) for x in entry.get("samples") or []]
-            out.append(Para(f"k = {plain(k)}: " + ("; ".join(facts) or f"{len(samples)} samples")))
+            who = "steering vector" if k == "steering_vector" else f"k = {plain(k)}"
+            out.append(Para(f"{who}: " + ("; ".join(facts) or f"{len(samples)} samples")))
             if samples:
                 shown = [x if len(x) <= max_chars else x[:max_chars] + " …" for x in samples]
                 text = "\n---\n".join(shown[:max_samples])

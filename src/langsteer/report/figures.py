@@ -242,6 +242,39 @@ def layer_lines(
     return _png(fig)
 
 
+def control_layer_lines(
+    series: Mapping[str, Sequence[float | None]],
+    styles: Mapping[str, tuple[str, str]],
+    eval_index: int | None,
+    title: str,
+) -> bytes:
+    """Mean top-1 (%) per hidden state under the controls; ``styles[label]`` = (colour, dash)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(6.4, 3.4)
+    ax = fig.subplots()
+    for label, values in series.items():
+        color, dash = styles.get(label, (None, "-"))
+        ax.plot(
+            range(len(values)),
+            _pct(values),
+            marker="o",
+            markersize=3,
+            label=label,
+            color=color,
+            linestyle=dash,
+        )
+    if eval_index is not None:
+        ax.axvline(eval_index, color="black", linestyle=":", linewidth=1, label="headline layer")
+    ax.set_xlabel("hidden state (0 = token embeddings, L = last layer)")
+    ax.set_ylabel("mean top-1 accuracy (%)")
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
 def projection(
     panels: Mapping[str, Mapping[str, Any]], names: Mapping[str, str], title: str
 ) -> bytes:

@@ -205,6 +205,8 @@ CONTROL_NAMES = {
     "global": "global centring",
     "per_language_heldout": "per-language centring, held-out means",
     "per_language_optimistic": "per-language centring, evaluated means (optimistic)",
+    "whitening_heldout": "whitening, held-out estimate",
+    "whitening_optimistic": "whitening, evaluated estimate (optimistic)",
 }
 SPACE_NAMES = {"pre": "original model", "post": "experts forced", "random": "random units forced"}
 
@@ -214,11 +216,63 @@ def verdict_words(v: dict) -> str:
     winner, best, who = v.get("winner"), plain(v.get("best_baseline")), plain(v.get("intervention"))
     d, lo, hi = (v.get(f"{x}.{best}") for x in ("delta", "ci_low", "ci_high"))
     diff = f"{pp(d)}, 95% CI [{pp(lo)}, {pp(hi)}]"
+    warn = f"WARNING: {plain(v['note'])}. " if v.get("note") else ""
     if winner == "none":
-        return f"no winner: {who} is not distinguishable from the best control, {best} ({diff})."
+        return (
+            f"{warn}no winner: {who} is not distinguishable from the best control, {best} ({diff})."
+        )
     if winner == v.get("intervention"):
-        return f"{who} beats every control, the best being {best} ({diff})."
-    return f"a control ({best}) does better than {who} ({diff})."
+        return f"{warn}{who} beats every control, the best being {best} ({diff})."
+    return f"{warn}a control ({best}) does better than {who} ({diff})."
+
+
+# Curves of the per-layer controls figure: (space, control, legend label, colour, dash).
+LAYER_CURVES = (
+    ("pre", "raw", "pre, raw", F.COLORS["pre"], "-"),
+    ("pre", "centred", "pre, per-language centred", F.COLORS["pre"], "--"),
+    ("post", "raw", "post (experts), raw", F.COLORS["post"], "-"),
+    ("post", "centred", "post (experts), per-language centred", F.COLORS["post"], "--"),
+    ("random", "raw", "random units, raw", F.COLORS["random"], "-"),
+)
+
+
+def _controls_by_layer(ctx: Ctx, lang: str, per_layer: dict) -> list[Block]:
+    """Mean top-1 vs hidden state under the controls (held-out centring, else the optimistic)."""
+    ret = _dict(per_layer.get("retrieval"))
+    heldout = any(
+        _num_list(_get(ret, s, "per_language_heldout")) for s in ret if isinstance(ret[s], dict)
+    )
+    centred = "per_language_heldout" if heldout else "per_language_optimistic"
+    series, styles = {}, {}
+    for space, control, text, color, dash in LAYER_CURVES:
+        values = _get(ret, space, centred if control == "centred" else control)
+        if not _num_list(values):
+            continue
+        text += "" if control == "raw" else " (held-out)" if heldout else " (OPTIMISTIC)"
+        series[text], styles[text] = values, (color, dash)
+    if not series:
+        return []
+    layer = per_layer.get("headline_layer")
+    n = len(next(iter(series.values())))
+    idx = n + layer if isinstance(layer, int) and layer < 0 else layer
+    nm = name(lang)
+    draw = partial(F.control_layer_lines, series, styles, idx, f"Controls per layer, {nm} experts")
+    how = (
+        "means from the held-out split"
+        if heldout
+        else "means from the evaluated sentences themselves: OPTIMISTIC, no held-out split"
+    )
+    cap = (
+        "Mean top-1 accuracy (%) at every hidden state, raw and with per-language centring "
+        f"({how}), for the original model, the experts forced and random units forced. "
+        f"{plain(per_layer.get('layer_numbering'))}. results.json also holds every other "
+        "control and the geometry per layer (controls.per_layer)."
+    )
+    return [ctx.figure("controls_layers", lang, draw, cap)]
+
+
+def _num_list(x: Any) -> bool:
+    return isinstance(x, list) and any(isinstance(v, int | float) for v in x)
 
 
 def controls_section(ctx: Ctx) -> list[Block]:
@@ -242,8 +296,18 @@ def controls_section(ctx: Ctx) -> list[Block]:
             notes = table.get("notes") or []
             cap += (" Notes: " + "; ".join(map(plain, notes)) + ".") if notes else ""
             cap += f" Variant: {_settings(table.get('variant')) or 'not recorded'}."
+            shrink = [
+                f"{SPACE_NAMES.get(sp, sp)} {kind} {num(_get(w, kind, 'shrinkage'))}"
+                for sp, w in _dict(table.get("whitening")).items()
+                for kind in ("heldout", "optimistic")
+                if _get(w, kind, "shrinkage") is not None
+            ]
+            cap += (" Whitening shrinkage used: " + ", ".join(shrink) + ".") if shrink else ""
             header = ["Space", *(CONTROL_NAMES.get(k, k) for k in keys)]
             out.append(Table(header, rows, cap))
+        per_layer = _dict(c.get("per_layer"))
+        if per_layer:
+            out += _controls_by_layer(ctx, lang, per_layer)
         names = [k[len("mean.") :] for k in v if k.startswith("mean.")]
         if names:
             rows = []
