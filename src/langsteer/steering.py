@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from langsteer.attached import register_active
 from langsteer.cache import sentences_hash
 from langsteer.embeddings import EMBED_POOLINGS, encode
-from langsteer.interventions import register_active
 from langsteer.models import LoadedModel, decoder_blocks
 
 __all__ = ["SteeringHandle", "SteeringVector", "middle_layer", "resolve_steering_layer"]
