@@ -100,6 +100,49 @@ def test_load_model_from_saved_dir(tmp_path):
     assert half.dtype == torch.bfloat16 and half.model.dtype == torch.bfloat16
 
 
+def test_device_map_is_passed_to_transformers_and_the_pipeline_runs_on_it(tmp_path, monkeypatch):
+    """A per-module device_map (all on the CPU here; GPUs on a real machine): placement is
+    left to accelerate, and embeddings and forcing follow each module's device."""
+    pytest.importorskip("accelerate")
+    import numpy as np
+
+    from langsteer.embeddings import encode
+    from langsteer.finding import find_experts
+    from langsteer.interventions import intervene
+    from tests.test_experts import toy_corpus
+
+    lm = tiny_model("llama")
+    lm.model.save_pretrained(tmp_path)
+    lm.tokenizer.save_pretrained(tmp_path)
+    blocks = {f"model.layers.{i}": "cpu" for i in range(lm.signature()["num_hidden_layers"])}
+    device_map = {"model.embed_tokens": "cpu", **blocks, "model.norm": "cpu", "lm_head": "cpu"}
+    import transformers
+
+    seen = {}
+    original = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    mapped = load_model(str(tmp_path), device_map=device_map)
+    assert seen["device_map"] == device_map
+    sentences = ["abc def", "ghi"]
+    np.testing.assert_allclose(
+        encode(mapped, sentences, progress=False).values,
+        encode(lm, sentences, progress=False).values,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    experts, _ = find_experts(
+        mapped, toy_corpus(12), ["eng"], negatives=["deu"], k=5, progress=False
+    )
+    with intervene(mapped, experts["eng_Latn"]) as h:
+        post = encode(mapped, sentences, intervention=h, progress=False)
+    assert np.isfinite(post.values).all()
+
+
 def test_load_model_errors(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown dtype"):
         resolve_dtype("float8")
