@@ -139,8 +139,9 @@ def _summary_for(ctx: Ctx, lang: str, t: dict) -> str:
     if sv:
         sm = _get(sv, "retrieval", "mean_post")
         out.append(
-            f"Adding a {nm} steering vector instead ({_vector_words(sv.get('vector'))}): mean "
-            f"top-1 {pct(m0)} → {pct(sm)} ({pp(_diff(sm, m0))})."
+            f"A {nm} steering vector added instead of the experts "
+            f"({_vector_words(sv.get('vector'))}): mean top-1 {pct(m0)} → {pct(sm)} "
+            f"({pp(_diff(sm, m0))})."
         )
     v = _get(t, "controls", "verdict")
     if isinstance(v, dict) and v.get("winner") is not None:
