@@ -54,3 +54,12 @@ def test_every_key_is_documented_and_every_documented_key_exists():
 def test_bad_values_are_refused_before_any_work(data, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict(data)
+
+
+def test_overrides_round_trip_every_default_including_none():
+    from langsteer.config import DEMO_STUDY, apply_overrides, load_config
+
+    demo = load_config(DEMO_STUDY)
+    again = apply_overrides(demo, ["experts.k=50"])
+    assert again.corpus.duplicates is None and again.experts.k == 50
+    assert apply_overrides(StudyConfig(), ["corpus.duplicates=drop"]).corpus.duplicates == "drop"

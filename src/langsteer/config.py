@@ -232,7 +232,7 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
                 base = annotation.replace(" | None", "")
                 value = _check_type(f"{name}.{key}", value, getattr(section, key), base)
             choices = _CHOICES.get((name, key))
-            if choices and value not in choices:
+            if choices and value is not None and value not in choices:
                 raise ConfigError(f"{name}.{key} = {value!r} is not one of {list(choices)}")
             if (name, key) in _POSITIVE and value < 1:
                 raise ConfigError(f"{name}.{key} must be at least 1, got {value}")
