@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -114,6 +116,8 @@ def main() -> None:
     labels[rng.choice(n, n // 5, replace=False)] = True
     planted = rng.choice(m, args.planted, replace=False)
     tmp = Path(tempfile.mkdtemp(prefix="langsteer-scale-", dir=args.dir))
+    # a SIGTERM (timeout, kill) must still delete the 25 GB file: make it run the finally below
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         path = tmp / "responses.f32"
         size_gb = n * m * 4 / 1e9

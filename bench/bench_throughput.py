@@ -21,15 +21,15 @@ import argparse
 
 import torch
 
-from bench_responses import make_model, make_sentences, timed
+from bench_responses import interleaved, make_model, make_sentences
 from langsteer.batching import forward_kwargs, iter_batches, tokenize_unique
 from langsteer.embeddings import encode
 from langsteer.models import base_model, resolve_units
 from langsteer.responses import collect_responses
 
 
-def matmul_rate(shapes: list[tuple[int, int]], rows: int, repeats: int) -> float:
-    """GFLOP/s of x @ W^T, x (rows x in), over the given (out, in) weight shapes; best run."""
+def matmul_bench(shapes: list[tuple[int, int]], rows: int):
+    """(flops, fn): one x @ W^T per (out, in) weight shape, x (rows x in), as the model runs."""
     mats = [(torch.randn(rows, i), torch.randn(o, i)) for o, i in shapes]
     flops = sum(2 * rows * o * i for o, i in shapes)
 
@@ -38,7 +38,7 @@ def matmul_rate(shapes: list[tuple[int, int]], rows: int, repeats: int) -> float
             torch.matmul(x, w.T)
 
     run()
-    return flops / timed(run, repeats) / 1e9
+    return flops, run
 
 
 def parameter_counts(loaded) -> dict[str, int]:
@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     loaded = make_model(args.model)
     decoder = base_model(loaded.model)
@@ -124,14 +124,22 @@ def main() -> None:
     per_shape = {f"{i}x{o}": shapes.count((o, i)) for o, i in distinct}
     rows = max(1, round(padded / len(batches)))
     # one of each layer's matmuls (weighted by how often each shape occurs) = the model's mix
-    rate = matmul_rate(shapes, rows, args.repeats)
+    mm_flops, mm_run = matmul_bench(shapes, rows)
+    passes = (
+        ("bare decoder forward", bare),
+        ("response collection (`collect_responses`)", responses),
+        ("embedding extraction (`encode`, all layers)", embeddings),
+    )
+    # matmul rate and passes timed in turn each round, so a load change hits all of them
+    times = interleaved([mm_run] + [fn for _, fn in passes], args.repeats)
+    rate = mm_flops / times[0][0] / 1e9
     useful = 2 * counts["matmul"] * n_tok
     bound_s = useful / (rate * 1e9)
     attn = attention_flops(loaded, batches)
     print(
         f"{args.n} sentences, {n_tok} tokens ({padded} with padding, x{padded / n_tok:.2f}), "
         f"{len(batches)} batches of up to {args.batch_size}, torch threads "
-        f"{torch.get_num_threads()}, best of {args.repeats}"
+        f"{torch.get_num_threads()}, best of {args.repeats} (interleaved)"
     )
     print(
         f"fp32 torch.matmul rate on the model's shapes (in x out: count) {per_shape}, "
@@ -144,12 +152,7 @@ def main() -> None:
     )
     print("| pass | time | tokens/s | achieved GFLOP/s | fraction of bound |")
     print("|---|---|---|---|---|")
-    for name, fn in (
-        ("bare decoder forward", bare),
-        ("response collection (`collect_responses`)", responses),
-        ("embedding extraction (`encode`, all layers)", embeddings),
-    ):
-        t = timed(fn, args.repeats)
+    for (name, _), (t, _cpu) in zip(passes, times[1:], strict=True):
         print(
             f"| {name} | {t:.3f} s | {n_tok / t:.0f} | {useful / t / 1e9:.1f} | {bound_s / t:.2f} |"
         )
