@@ -213,48 +213,20 @@ def _pct_rows(rows: Sequence[Sequence[float | None]]) -> list[list[float]]:
     return [_pct(r) for r in rows]
 
 
-def layer_lines(
-    series: Mapping[str, Sequence[float | None]], eval_index: int | None, title: str
-) -> bytes:
-    """Mean top-1 (%) at every hidden state, per condition; the evaluated layer is marked."""
-    from matplotlib.ticker import MaxNLocator
-
-    fig = _figure(5.5, 3.0)
-    ax = fig.subplots()
-    for cond, values in series.items():
-        ax.plot(
-            range(len(values)),
-            _pct(values),
-            marker="o",
-            markersize=3,
-            label=LABELS.get(cond, cond),
-            color=COLORS.get(cond),
-            linestyle="--" if cond == "random" else "-",
-        )
-    if eval_index is not None:
-        ax.axvline(eval_index, color="black", linestyle=":", linewidth=1, label="evaluated layer")
-    ax.set_xlabel("hidden state (0 = token embeddings, L = last layer)")
-    ax.set_ylabel("mean top-1 accuracy (%)")
-    ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    return _png(fig)
-
-
-def control_layer_lines(
-    series: Mapping[str, Sequence[float | None]],
-    styles: Mapping[str, tuple[str, str]],
+def _per_layer(
+    lines: Sequence[tuple[str, Sequence[float | None], str | None, str]],
     eval_index: int | None,
+    eval_label: str,
     title: str,
+    size: tuple[float, float],
+    legend: dict,
 ) -> bytes:
-    """Mean top-1 (%) per hidden state under the controls; ``styles[label]`` = (colour, dash)."""
+    """Mean top-1 (%) per hidden state, one ``(label, values, colour, dash)`` line each."""
     from matplotlib.ticker import MaxNLocator
 
-    fig = _figure(6.4, 3.4)
+    fig = _figure(*size)
     ax = fig.subplots()
-    for label, values in series.items():
-        color, dash = styles.get(label, (None, "-"))
+    for label, values, color, dash in lines:
         ax.plot(
             range(len(values)),
             _pct(values),
@@ -265,14 +237,37 @@ def control_layer_lines(
             linestyle=dash,
         )
     if eval_index is not None:
-        ax.axvline(eval_index, color="black", linestyle=":", linewidth=1, label="headline layer")
+        ax.axvline(eval_index, color="black", linestyle=":", linewidth=1, label=eval_label)
     ax.set_xlabel("hidden state (0 = token embeddings, L = last layer)")
     ax.set_ylabel("mean top-1 accuracy (%)")
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(**legend)
     ax.set_title(title, fontsize=10)
     return _png(fig)
+
+
+def layer_lines(
+    series: Mapping[str, Sequence[float | None]], eval_index: int | None, title: str
+) -> bytes:
+    """Mean top-1 (%) at every hidden state, per condition; the evaluated layer is marked."""
+    lines = [
+        (LABELS.get(c, c), v, COLORS.get(c), "--" if c == "random" else "-")
+        for c, v in series.items()
+    ]
+    return _per_layer(lines, eval_index, "evaluated layer", title, (5.5, 3.0), {"fontsize": 8})
+
+
+def control_layer_lines(
+    series: Mapping[str, Sequence[float | None]],
+    styles: Mapping[str, tuple[str, str]],
+    eval_index: int | None,
+    title: str,
+) -> bytes:
+    """Mean top-1 (%) per hidden state under the controls; ``styles[label]`` = (colour, dash)."""
+    lines = [(label, v, *styles.get(label, (None, "-"))) for label, v in series.items()]
+    legend = {"fontsize": 7, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
+    return _per_layer(lines, eval_index, "headline layer", title, (6.4, 3.4), legend)
 
 
 def projection(
