@@ -8,16 +8,12 @@ import pytest
 
 from langsteer.cli import main
 from langsteer.experts import ExpertSet
-from langsteer.models import tiny_model
-from tests.test_pipeline import make_parallel_dir
+from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
 
 @pytest.fixture
 def setup(tmp_path):
-    model_dir = tmp_path / "model"
-    tiny = tiny_model("llama")
-    tiny.model.save_pretrained(model_dir)
-    tiny.tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_model(tmp_path / "model")
     corpus = make_parallel_dir(tmp_path / "corpus", n=60)
     return tmp_path, str(model_dir), str(corpus)
 

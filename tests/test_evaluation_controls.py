@@ -407,13 +407,10 @@ def test_pick_controls_falls_back_to_optimistic_and_says_so() -> None:
 @pytest.mark.parametrize("n_center", [0, 8])
 def test_pipeline_controls_per_layer_and_the_no_heldout_warning(tmp_path, n_center) -> None:
     from langsteer.config import config_from_dict
-    from langsteer.models import tiny_model
     from langsteer.pipeline import run_study
-    from tests.test_pipeline import make_parallel_dir
+    from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
-    tiny = tiny_model("llama")
-    tiny.model.save_pretrained(tmp_path / "model")
-    tiny.tokenizer.save_pretrained(tmp_path / "model")
+    save_tiny_model(tmp_path / "model")
     cfg = config_from_dict(
         {
             "model": {"id": str(tmp_path / "model")},

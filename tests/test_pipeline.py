@@ -29,12 +29,17 @@ def make_parallel_dir(root, n=40, seed=0):
     return root
 
 
+def save_tiny_model(folder, arch: str = "llama"):
+    """A tiny random model and its tokenizer saved to ``folder``, as a local model id."""
+    tiny = tiny_model(arch)
+    tiny.model.save_pretrained(folder)
+    tiny.tokenizer.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def study(tmp_path):
-    model_dir = tmp_path / "model"
-    tiny = tiny_model("llama")
-    tiny.model.save_pretrained(model_dir)
-    tiny.tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_model(tmp_path / "model")
     corpus = make_parallel_dir(tmp_path / "corpus")
     cfg = config_from_dict(
         {

@@ -12,12 +12,11 @@ import pytest
 from langsteer.config import config_from_dict
 from langsteer.evaluation.correlation import paper_correlations
 from langsteer.evaluation.evaluators import ParaphraseEvaluator
-from langsteer.models import tiny_model
 from langsteer.pipeline import run_study
 from langsteer.report import build
 from langsteer.report import figures as F
 from langsteer.report.build import write_report
-from tests.test_pipeline import make_parallel_dir
+from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = [
@@ -43,9 +42,7 @@ def results(tmp_path_factory):
     """One real study (two targets, random control, controls, correlation, projection, k sweep
     with generation), run once."""
     tmp = tmp_path_factory.mktemp("study")
-    tiny = tiny_model("llama")
-    tiny.model.save_pretrained(tmp / "model")
-    tiny.tokenizer.save_pretrained(tmp / "model")
+    save_tiny_model(tmp / "model")
     corpus = make_parallel_dir(tmp / "corpus")
     cfg = config_from_dict({
         "model": {"id": str(tmp / "model")},

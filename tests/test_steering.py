@@ -186,12 +186,9 @@ def test_bad_inputs_raise_clear_errors():
 def test_study_with_steering_vector(tmp_path):
     from langsteer.pipeline import run_study
     from langsteer.report.build import write_report
-    from tests.test_pipeline import make_parallel_dir
+    from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
-    model_dir = tmp_path / "model"
-    tiny = tiny_model("llama")
-    tiny.model.save_pretrained(model_dir)
-    tiny.tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_model(tmp_path / "model")
     cfg = config_from_dict(
         {
             "model": {"id": str(model_dir)},
