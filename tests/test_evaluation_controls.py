@@ -23,7 +23,13 @@ from langsteer.evaluation.controls import (
     verdict,
 )
 from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
-from langsteer.evaluation.geometry import fit_whitening, ledoit_wolf_shrinkage
+from langsteer.evaluation.geometry import (
+    MEDOID_DEFINITIONS,
+    distance_to_point,
+    fit_whitening,
+    ledoit_wolf_shrinkage,
+    point_medoid,
+)
 from langsteer.metrics.retrieval import pairwise_top1
 
 LANGS = ("en", "fr", "de", "ru")
@@ -375,6 +381,54 @@ def test_per_layer_controls_shapes_keys_and_headline_agreement() -> None:
     assert np.all(np.isnan(bare["geometry"]["pre"]["whitening_heldout"]["mean_to_medoid"]))
     assert np.all(np.isfinite(bare["retrieval"]["pre"]["whitening_optimistic"]))
     assert len(bare["notes"]) == 2 and all("held-out" in x for x in bare["notes"])
+
+
+def _at_angle(deg: float) -> np.ndarray:
+    """Four 2-D rows whose raw mean is exactly the unit vector at ``deg`` (symmetric jitter)."""
+    c = np.array([np.cos(np.radians(deg)), np.sin(np.radians(deg))])
+    return c + np.array([[0.1, -0.2], [-0.1, 0.2], [0.3, 0.05], [-0.3, -0.05]])
+
+
+def test_geometry_means_medoid_is_a_point_and_counts_every_nontarget_language() -> None:
+    # Centroids at 0, 45 and 90 degrees; the language-centroid medoid is "b", the target is "c".
+    space = {"a": _at_angle(0), "b": _at_angle(45), "c": _at_angle(90)}
+    d45 = 1.0 - np.cos(np.radians(45))
+    # Default: the paper's medoid, one sentence embedding; a language's distance to it is the
+    # mean over its sentences. Every language but the target counts (the medoid's own too).
+    m = point_medoid(space)
+    to_med = distance_to_point(space, m.vector)
+    g = geometry_means(space, "c")
+    assert g["mean_to_medoid"] == pytest.approx((to_med["a"] + to_med["b"]) / 2)
+    assert geometry_means(space)["mean_to_medoid"] == pytest.approx(np.mean(list(to_med.values())))
+    # The language-centroid variant: same medoid language as before, but it is no longer dropped
+    # from the mean; it counts at distance 0. (The old code gave d45, the distance of "a" alone.)
+    old = geometry_means(space, "c", medoid="centroid-language")
+    assert old["mean_to_medoid"] == pytest.approx((d45 + 0.0) / 2)
+    assert old["mean_pairwise_centroid"] == g["mean_pairwise_centroid"]
+    with pytest.raises(ValueError, match="medoid"):
+        geometry_means(space, "c", medoid="mean")  # type: ignore[arg-type]
+    # per-language centred: centroids ~0, the language medoid is undefined, the point one is not
+    centred = {k: v - v.mean(axis=0) for k, v in space.items()}
+    assert np.isnan(geometry_means(centred, "c", medoid="centroid-language")["mean_to_medoid"])
+    assert np.isfinite(geometry_means(centred, "c")["mean_to_medoid"])
+
+
+def test_per_layer_controls_records_the_medoid_variant() -> None:
+    rng = np.random.default_rng(21)
+    spaces = {"pre": _layered(rng, 20, 2)}
+    point = per_layer_controls(spaces, target="en", layers=[1])
+    assert point["variant"]["medoid"] == "point"
+    assert point["definitions"]["medoid"] == MEDOID_DEFINITIONS["point"]
+    assert point["definitions"]["mean_to_medoid"] == GEOMETRY_QUANTITIES["mean_to_medoid"]
+    lang = per_layer_controls(spaces, target="en", layers=[1], medoid="centroid-language")
+    assert lang["variant"]["medoid"] == "centroid-language"
+    assert "centroid" in lang["definitions"]["mean_to_medoid"]
+    one = {k: v[:, 1] for k, v in spaces["pre"].items()}
+    for variant, out in (("point", point), ("centroid-language", lang)):
+        expected = geometry_means(one, "en", medoid=variant)["mean_to_medoid"]
+        assert out["geometry"]["pre"]["raw"]["mean_to_medoid"][0] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="medoid"):
+        per_layer_controls(spaces, target="en", medoid="mean")  # type: ignore[arg-type]
 
 
 def test_pick_controls_falls_back_to_optimistic_and_says_so() -> None:

@@ -109,10 +109,23 @@ def test_geometry_evaluator() -> None:
     ev = GeometryEvaluator("spa_Latn")
     out = ev(pre, post)
     _check_flat(out, ev)
-    assert out["geometry.pre.medoid"] in LANGS and out["geometry.post.medoid"] in LANGS
+    # The medoid is a sentence embedding ("<lang> #<row>"), not a language (paper Table 1).
+    for side in ("pre", "post"):
+        lang, row = out[f"geometry.{side}.medoid_language"], out[f"geometry.{side}.medoid_index"]
+        assert lang in LANGS and 0 <= int(row) < 50
+        assert out[f"geometry.{side}.medoid"] == f"{lang} #{row}"
+    assert out["geometry.variant.medoid"] == "point"
     assert out["geometry.delta.mean_pairwise_centroid"] < 0  # languages moved closer
     assert "geometry.post.to_target.eng_Latn" in out
     assert out["geometry.variant.centering"] == "none"
+    # The language-centroid variant is a named option and says so.
+    ev2 = GeometryEvaluator("spa_Latn", medoid="centroid-language")
+    out2 = ev2(pre, post)
+    assert out2["geometry.pre.medoid"] in LANGS and out2["geometry.post.medoid"] in LANGS
+    assert out2["geometry.pre.medoid_index"] == ""
+    assert out2["geometry.variant.medoid"] == "centroid-language"
+    with pytest.raises(ValueError, match="medoid"):
+        GeometryEvaluator("spa_Latn", medoid="mean")  # type: ignore[arg-type]
 
 
 def test_paraphrase_mixed_fails_under_rotation() -> None:

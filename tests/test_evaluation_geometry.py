@@ -7,13 +7,17 @@ import math
 import numpy as np
 import pytest
 
+from langsteer.evaluation import geometry
 from langsteer.evaluation.geometry import (
+    Medoid,
     center,
     centering_means,
     centroid_distances,
+    centroid_language_medoid,
     centroids,
     cosine_distance,
     distance_to_medoid,
+    distance_to_point,
     distance_to_target,
     flatten_layers,
     geometry_summary,
@@ -22,7 +26,9 @@ from langsteer.evaluation.geometry import (
     medoid,
     pair_value,
     parallel_distances,
+    point_medoid,
     select_layer,
+    summed_point_distances,
 )
 
 D45 = 1.0 - math.cos(math.radians(45))
@@ -57,12 +63,107 @@ def test_distances_by_hand_2d() -> None:
     assert math.isnan(cosine_distance(np.zeros(2), np.ones(2)))
 
 
-def test_medoid_planted_middle_language() -> None:
-    # Centroids at 0, 45 and 90 degrees: the 45-degree language is in the middle.
-    emb = {"left": _at_angle(0), "right": _at_angle(90), "mid": _at_angle(45)}
-    assert medoid(emb) == "mid"
+def _unit(deg: float) -> list[float]:
+    return [math.cos(math.radians(deg)), math.sin(math.radians(deg))]
+
+
+def _brute_summed(emb: dict[str, np.ndarray]) -> np.ndarray:
+    """Summed cosine distance of every pooled row to every other, from the full N x N matrix."""
+    x = np.concatenate([np.asarray(v, dtype=np.float64) for v in emb.values()])
+    norms = np.linalg.norm(x, axis=1)
+    ok = norms > 0
+    u = x[ok] / norms[ok, None]
+    dist = 1.0 - u @ u.T
+    np.fill_diagonal(dist, 0.0)
+    out = np.full(len(x), np.nan)
+    out[ok] = dist.sum(axis=1)
+    return out
+
+
+def test_point_medoid_is_the_centre_row_of_a_planted_cluster() -> None:
+    # Nine unit vectors symmetric about 0 degrees, spread over three languages; the sum of the
+    # unit vectors points at 0 degrees, so the row at 0 (b, row 2) is closest to all the others.
+    # The old definition (a language) picked "a", whose centroid is in the middle of the three.
+    emb = {
+        "a": np.array([_unit(-60), _unit(20), _unit(40)]),
+        "b": np.array([_unit(-40), _unit(10), _unit(0)]),
+        "c": np.array([_unit(60), _unit(-20), _unit(-10)]),
+    }
+    m = medoid(emb)
+    assert isinstance(m, Medoid) and m.variant == "point"
+    assert (m.language, m.index, m.describe()) == ("b", 2, "b #2")
+    assert m.vector is not None
+    np.testing.assert_array_equal(m.vector, emb["b"][2])  # an actual row of the input
+    assert m.summed_distance == pytest.approx(np.nanmin(_brute_summed(emb)))
+    # distance of a language to it = mean over its sentences of the cosine distance to the point
     to_med = distance_to_medoid(emb)
+    deg = {"a": [-60, 20, 40], "b": [-40, 10, 0], "c": [60, -20, -10]}
+    for lang, angles in deg.items():
+        expected = np.mean([1.0 - math.cos(math.radians(t)) for t in angles])
+        assert to_med[lang] == pytest.approx(expected)
+    assert distance_to_point(emb, np.array([2.0, 0.0])) == pytest.approx(to_med)
+    # the language-centroid variant is still there, by name, and gives the old answer
+    old = medoid(emb, variant="centroid-language")
+    assert (old.variant, old.language, old.index, old.vector) == (
+        "centroid-language",
+        "a",
+        None,
+        None,
+    )
+    assert centroid_language_medoid(emb) == "a"
+    with pytest.raises(ValueError, match="variant"):
+        medoid(emb, variant="mean")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="kind"):
+        medoid(emb, kind="parallel")  # kind is for the language variant only
+
+
+def test_blockwise_summed_distances_equal_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    offsets = rng.normal(size=(5, 12)) * 2.0
+    emb = {f"l{k}": (rng.normal(size=(100, 12)) + offsets[k]).astype(np.float32) for k in range(5)}
+    emb["l3"][17] = 0.0  # a zero row: undefined cosine, never the medoid, out of every sum
+    brute = _brute_summed(emb)  # N = 500
+    for block_rows in (None, 1, 7, 100, 1000):
+        sums = summed_point_distances(emb, block_rows=block_rows)
+        flat = np.concatenate([sums[lang] for lang in emb])
+        np.testing.assert_allclose(flat, brute, rtol=1e-10, atol=1e-9)
+        assert math.isnan(sums["l3"][17])
+        m = point_medoid(emb, block_rows=block_rows)
+        k = int(np.nanargmin(brute))
+        assert (m.language, m.index) == (f"l{k // 100}", k % 100)
+    # the default block size (a module constant) forced tiny: same answer
+    monkeypatch.setattr(geometry, "_BLOCK_ELEMENTS", 5)
+    flat = np.concatenate(list(summed_point_distances(emb).values()))
+    np.testing.assert_allclose(flat, brute, rtol=1e-10, atol=1e-9)
+    # per-language means skip the zero row
+    to_med = distance_to_point(emb, m.vector, block_rows=3)
+    u = emb["l3"][np.arange(100) != 17].astype(np.float64)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    expected = np.mean(1.0 - u @ (m.vector / np.linalg.norm(m.vector)))
+    assert to_med["l3"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="block_rows"):
+        summed_point_distances(emb, block_rows=0)
+
+
+def test_point_medoid_undefined_when_every_row_is_zero() -> None:
+    zeros = {"a": np.zeros((3, 2)), "b": np.zeros((3, 2))}
+    with pytest.raises(ValueError, match="medoid undefined"):
+        point_medoid(zeros)
+    out = geometry_summary(zeros, zeros, target="a")
+    assert out["pre.medoid"] == "" and out["pre.medoid_index"] == ""
+    assert math.isnan(out["pre.mean_to_medoid_nontarget"]) and math.isnan(out["pre.to_medoid.b"])
+
+
+def test_medoid_planted_middle_language() -> None:
+    # Centroids at 0, 45 and 90 degrees: the 45-degree language is in the middle. These are the
+    # language-centroid variant's answers (the package's definition before the point medoid).
+    emb = {"left": _at_angle(0), "right": _at_angle(90), "mid": _at_angle(45)}
+    assert medoid(emb, variant="centroid-language").language == "mid"
+    to_med = distance_to_medoid(emb, variant="centroid-language")
     assert to_med == pytest.approx({"left": D45, "right": D45, "mid": 0.0})
+    point = medoid(emb)  # the default: a row of the input
+    assert point.vector is not None and point.index is not None
+    np.testing.assert_array_equal(point.vector, emb[point.language][point.index])
     assert distance_to_medoid(emb, medoid="left") == pytest.approx(
         {"left": 0.0, "right": 1.0, "mid": D45}
     )
@@ -76,12 +177,13 @@ def test_medoid_planted_middle_language() -> None:
 
 def test_parallel_kind_medoid_and_target() -> None:
     emb = {"left": _at_angle(0), "right": _at_angle(90), "mid": _at_angle(45)}
-    assert medoid(emb, kind="parallel") == "mid"
+    assert medoid(emb, kind="parallel", variant="centroid-language").language == "mid"
+    assert centroid_language_medoid(emb, kind="parallel") == "mid"
     d = distance_to_target(emb, "left", kind="parallel")
     assert d["left"] == 0.0
     assert d["right"] > d["mid"] > 0.0
     with pytest.raises(ValueError, match="kind"):
-        medoid(emb, kind="euclid")  # type: ignore[arg-type]
+        medoid(emb, kind="euclid", variant="centroid-language")  # type: ignore[arg-type]
 
 
 def test_validation_errors() -> None:
@@ -156,8 +258,14 @@ def test_per_language_centring_makes_centroids_undefined_not_zero() -> None:
     per = center(emb, "per-language")
     assert all(math.isnan(v) for v in centroid_distances(per).values())
     assert all(0.0 < v < 0.1 for v in parallel_distances(per).values())
+    # centroids ~0: the language-centroid medoid is undefined; the point medoid is still a row
     with pytest.raises(ValueError, match="medoid undefined"):
-        medoid(per)
+        medoid(per, variant="centroid-language")
+    m = medoid(per)
+    assert m.index is not None
+    np.testing.assert_array_equal(m.vector, per[m.language][m.index])
+    out = geometry_summary(per, per, target="l0", medoid="centroid-language")
+    assert out["pre.medoid"] == "" and math.isnan(out["pre.mean_to_medoid_nontarget"])
 
 
 def test_mean_cosine_never_pairs_translations() -> None:
@@ -170,11 +278,14 @@ def test_mean_cosine_never_pairs_translations() -> None:
 
 
 def test_geometry_summary_post_medoid_from_post_space() -> None:
+    # The language-centroid variant (the old default), so the medoids are languages here.
     pre = {"a": _at_angle(0), "b": _at_angle(45), "c": _at_angle(90)}  # medoid b
     post = {"a": _at_angle(30), "b": _at_angle(0), "c": _at_angle(60)}  # medoid a, closer
-    out = geometry_summary(pre, post, target="c")
-    assert out["pre.medoid"] == "b"
-    assert out["post.medoid"] == "a"
+    out = geometry_summary(pre, post, target="c", medoid="centroid-language")
+    assert out["variant.medoid"] == "centroid-language"
+    assert out["pre.medoid"] == out["pre.medoid_language"] == "b"
+    assert out["post.medoid"] == out["post.medoid_language"] == "a"
+    assert out["pre.medoid_index"] == ""  # no row: the medoid is a language
     assert out["post.to_medoid.a"] == pytest.approx(0.0)
     d30 = 1.0 - math.cos(math.radians(30))
     d60 = 1.0 - math.cos(math.radians(60))
@@ -186,13 +297,38 @@ def test_geometry_summary_post_medoid_from_post_space() -> None:
     )
     assert out["post.to_target.b"] == pytest.approx(d60)
     assert out["post.centroid.a|c"] == pytest.approx(d30)
-    # non-target, non-medoid languages only: pre -> {a}, post -> {b}
-    assert out["pre.mean_to_medoid_nontarget"] == pytest.approx(D45)
-    assert out["post.mean_to_medoid_nontarget"] == pytest.approx(d30)
-    assert "delta.medoid" not in out
+    # Every language but the target: the medoid language counts, at 0. (The old code dropped
+    # it, giving D45 (pre, {a}) and d30 (post, {b}).)
+    assert out["pre.to_medoid.b"] == 0.0
+    assert out["pre.mean_to_medoid_nontarget"] == pytest.approx(D45 / 2)
+    assert out["post.mean_to_medoid_nontarget"] == pytest.approx(d30 / 2)
+    assert "delta.medoid" not in out and "delta.medoid_index" not in out
     assert all("." in k for k in out)
     with pytest.raises(ValueError, match="target"):
         geometry_summary(pre, post, target="zzz")
+
+
+def test_geometry_summary_point_medoid_keys_and_nontarget_mean() -> None:
+    pre = {"a": _at_angle(0), "b": _at_angle(45), "c": _at_angle(90)}
+    post = {"a": _at_angle(30), "b": _at_angle(0), "c": _at_angle(60)}
+    out = geometry_summary(pre, post, target="c")  # default: the paper's point medoid
+    assert out["variant.medoid"] == "point"
+    for side, emb in (("pre", pre), ("post", post)):
+        m = point_medoid(emb)
+        assert out[f"{side}.medoid"] == f"{m.language} #{m.index}" == m.describe()
+        assert out[f"{side}.medoid_language"] == m.language
+        assert out[f"{side}.medoid_index"] == str(m.index)  # identifiers are strings
+        to_med = distance_to_point(emb, m.vector)
+        for lang in emb:
+            assert out[f"{side}.to_medoid.{lang}"] == pytest.approx(to_med[lang])
+        # every language but the target, the medoid's own language included
+        nontarget = np.mean([to_med["a"], to_med["b"]])
+        assert out[f"{side}.mean_to_medoid_nontarget"] == pytest.approx(nontarget)
+    assert out["delta.mean_to_medoid_nontarget"] == pytest.approx(
+        out["post.mean_to_medoid_nontarget"] - out["pre.mean_to_medoid_nontarget"]
+    )
+    with pytest.raises(ValueError, match="medoid"):
+        geometry_summary(pre, post, target="c", medoid="mean")  # type: ignore[arg-type]
 
 
 def test_layers_helpers() -> None:
@@ -202,8 +338,18 @@ def test_layers_helpers() -> None:
     stacked = {lang: np.stack([layer0[lang], layer1[lang]], axis=1) for lang in layer0}
     assert stacked["left"].shape == (4, 2, 2)
     np.testing.assert_array_equal(select_layer(stacked, -1)["mid"], layer1["mid"])
-    assert map_layers(medoid, stacked) == {0: "mid", 1: "left"}
-    summaries = map_layers(geometry_summary, stacked, stacked, target="right", layers=[1])
+    assert map_layers(centroid_language_medoid, stacked) == {0: "mid", 1: "left"}
+    points = map_layers(medoid, stacked)
+    for layer, m in points.items():
+        np.testing.assert_array_equal(m.vector, stacked[m.language][m.index, layer])
+    summaries = map_layers(
+        geometry_summary,
+        stacked,
+        stacked,
+        target="right",
+        layers=[1],
+        medoid="centroid-language",
+    )
     assert list(summaries) == [1]
     flat = flatten_layers(summaries)
     assert flat["layer1.post.medoid"] == "left"

@@ -69,7 +69,8 @@ def check_sentences(sentences: Sequence[str]) -> None:
     if bad:
         raise ValueError(
             f"{len(bad)} empty or non-text sentence(s) at positions {bad[:5]}; "
-            "remove them from the corpus (loaders offer drop_empty=True)"
+            "remove them from the corpus, or drop them (their ids in every language) with "
+            "corpus.drop_empty = true in the study file (CLI: --drop-empty)"
         )
 
 

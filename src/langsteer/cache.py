@@ -3,6 +3,8 @@
 An entry is ``<key>.npy`` (memory-mapped on read) plus ``<key>.json`` (its metadata). It is
 filled in a temp file and renamed only when complete, so an interrupted run (Ctrl-C, crash)
 leaves either nothing or a whole entry, and the next run resumes from the entries that exist.
+An entry that cannot be read back (a truncated ``.npy``, invalid ``.json``, a wrong shape: disk
+trouble or an edit by hand) is discarded with a warning naming it, and computed again.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -89,8 +92,26 @@ def cached_array(
     final = folder / f"{key}.npy"
     info = final.with_suffix(".json")
     if final.exists() and info.exists():
-        stored = json.loads(info.read_text())
-        return np.load(final, mmap_mode="r"), {**stored, "cache": {"hit": True, "key": key}}
+        try:
+            stored = json.loads(info.read_text(encoding="utf-8"))
+            if not isinstance(stored, dict):
+                raise ValueError(f"{info.name} holds no JSON object")
+            values = np.load(final, mmap_mode="r")
+            if values.shape != tuple(shape) or values.dtype != np.float32:
+                raise ValueError(
+                    f"{final.name} holds {values.dtype} {values.shape}, expected float32 "
+                    f"{tuple(shape)}"
+                )
+        except (OSError, ValueError, EOFError) as exc:
+            warnings.warn(
+                f"langsteer: discarding the damaged cache entry {final} (+ .json): {exc}; "
+                "computing it again",
+                stacklevel=2,
+            )
+            final.unlink(missing_ok=True)
+            info.unlink(missing_ok=True)
+        else:
+            return values, {**stored, "cache": {"hit": True, "key": key}}
     _remove_stale(folder, key)
     tmp = folder / f"{key}.{os.getpid()}.tmp.npy"
     try:

@@ -25,11 +25,59 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     g.add_argument("--device-map", default=None, help="passed to transformers, e.g. 'auto'")
     g.add_argument(
+        "--allow-non-causal",
+        action="store_true",
+        help="accept a model without causal attention (e.g. a BERT-style encoder); the method "
+        "assumes causal attention",
+    )
+    g.add_argument(
         "--cache-dir",
         default=None,
         help="langsteer cache (converted model, responses, embeddings); default "
         "~/.cache/langsteer or $LANGSTEER_CACHE",
     )
+
+
+def _corpus_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("corpus checks")
+    g.add_argument(
+        "--language-check",
+        default="error",
+        choices=["error", "warn", "off"],
+        help="a language identifier checks every corpus column against its label: error "
+        "(refuse a column that plainly is another language; default), warn, or off "
+        "(config: corpus.language_check)",
+    )
+    g.add_argument(
+        "--allow-copyrighted",
+        action="store_true",
+        help="let the Bible corpus read copyrighted translations at run time "
+        "(config: corpus.allow_copyrighted)",
+    )
+    g.add_argument(
+        "--duplicates",
+        default=None,
+        choices=["error", "drop", "keep"],
+        help="a sentence repeated within one language (default: the loader's, error for "
+        "files; config: corpus.duplicates)",
+    )
+    g.add_argument(
+        "--drop-empty",
+        action="store_true",
+        help="drop ids whose sentence is empty in any language instead of refusing them "
+        "(config: corpus.drop_empty)",
+    )
+
+
+def _corpus_kwargs(args) -> dict:
+    kw = {
+        "language_check": args.language_check,
+        "allow_copyrighted": args.allow_copyrighted,
+        "drop_empty": args.drop_empty,
+    }
+    if args.duplicates is not None:
+        kw["duplicates"] = args.duplicates
+    return kw
 
 
 def _load(args):
@@ -45,22 +93,79 @@ def _load(args):
         device=args.device,
         dtype=args.dtype,
         device_map=args.device_map,
+        allow_non_causal=args.allow_non_causal,
+        memo_dir=args.cache_dir,
     )
+
+
+def _blocking_file(path: Path) -> Path | None:
+    """The first existing ancestor of ``path`` that is a file (so no folder can be made)."""
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else parent
+    return None
+
+
+def _check_out_folder(out: str) -> None:
+    """Refuse an ``--out`` folder that cannot be created, before any model load."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"--out {out} is an existing file, but this command writes a folder there; give a "
+            "folder path (it is created if missing)"
+        )
+    blocker = _blocking_file(path)
+    if blocker is not None:
+        raise ValueError(f"--out {out}: {blocker} is a file, so the folder cannot be created")
+
+
+def _check_out_file(out: str | Path, example: str) -> None:
+    """Refuse an ``--out`` file path that is a folder or lies under a file."""
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(
+            f"--out {out} is an existing folder, but this command writes one file; give a file "
+            f"name, e.g. {path / example}"
+        )
+    blocker = _blocking_file(path)
+    if blocker is not None:
+        raise ValueError(f"--out {out}: {blocker} is a file, so {path.name} cannot be written")
+
+
+def _experts_out(out: Path, targets: list[str]) -> dict[str, Path]:
+    """Where ``langsteer experts`` writes each target's file (one target: ``out`` itself)."""
+    if len(targets) == 1:
+        return {targets[0]: out}
+    return {t: out.with_name(f"{out.stem}.{t}{out.suffix}") for t in targets}
 
 
 def _corpus(args, languages):
     from langsteer.corpora import load_corpus, split
 
-    corpus = load_corpus(args.corpus, split=args.split, languages=languages)
+    corpus = load_corpus(args.corpus, split=args.split, languages=languages, **_corpus_kwargs(args))
     if args.n_sentences and args.n_sentences < len(corpus):
         corpus = split(corpus, {"probe": args.n_sentences}, seed=args.seed)["probe"]
     return corpus
 
 
 def cmd_experts(args) -> int:
+    from langsteer.experts import MIN_SENTENCES_PER_CLASS
     from langsteer.finding import find_experts
+    from langsteer.languages import normalize_language
     from langsteer.report.text import expert_summary_table
 
+    if args.k < 1:
+        raise ValueError(f"--k {args.k}: the number of experts must be at least 1")
+    if args.bottom_k < 0:
+        raise ValueError(f"--bottom-k {args.bottom_k} must be >= 0")
+    if args.n_sentences is not None and args.n_sentences < MIN_SENTENCES_PER_CLASS:
+        raise ValueError(
+            f"--n-sentences {args.n_sentences}: finding experts needs at least "
+            f"{MIN_SENTENCES_PER_CLASS} sentences per language (20 or more for reliable experts)"
+        )
+    targets = list(dict.fromkeys(normalize_language(t) for t in args.target))
+    for path in _experts_out(Path(args.out), targets).values():
+        _check_out_file(path, "experts.safetensors")
     loaded = _load(args)
     corpus = _corpus(args, [*args.target, *(args.negatives or [])])
     experts, responses = find_experts(
@@ -79,8 +184,9 @@ def cmd_experts(args) -> int:
         cache_dir=args.cache_dir,
     )
     out = Path(args.out)
+    paths = _experts_out(out, list(experts))
     for lang, ex in experts.items():
-        path = out if len(experts) == 1 else out.with_name(f"{out.stem}.{lang}{out.suffix}")
+        path = paths[lang]
         path.parent.mkdir(parents=True, exist_ok=True)
         ex.save(path)
         print(expert_summary_table(ex, responses.meta))
@@ -102,6 +208,7 @@ def cmd_run(args) -> int:
     from langsteer.pipeline import run_study
 
     config = apply_overrides(load_config(args.study), args.set or [])
+    _check_out_folder(args.out)
     results = run_study(config, args.out)
     _finish_study(results, Path(args.out))
     return 0
@@ -114,6 +221,7 @@ def cmd_demo(args) -> int:
     config = apply_overrides(load_config(DEMO_STUDY), args.set or [])
     if args.cache_dir:
         config.run.cache_dir = args.cache_dir
+    _check_out_folder(args.out)
     print(f"langsteer demo: study {DEMO_STUDY} (override keys with --set section.key=value)")
     results = run_study(config, args.out)
     _finish_study(results, Path(args.out))
@@ -125,7 +233,26 @@ def cmd_evaluate(args) -> int:
     from langsteer.experts import ExpertSet
     from langsteer.pipeline import run_study
 
-    targets = [ExpertSet.load(f).target for f in args.experts] or args.languages[:1]
+    _check_out_folder(args.out)
+    files = {}
+    for f in args.experts:  # cheap checks of the files before any model load
+        ex = ExpertSet.load(f)
+        if ex.target in files:
+            raise ValueError(
+                f"expert files {files[ex.target]} and {f} both target {ex.target}: give one "
+                "expert file per target language to --experts"
+            )
+        if len(ex) == 0:
+            raise ValueError(
+                f"expert file {f} holds no experts (k = 0): find experts with --k 1 or more"
+            )
+        if args.mode == "aura" and ex.meta.get("score") != "auroc":
+            raise ValueError(
+                f"--mode aura dampens by AUROC but expert file {f} was scored by "
+                f"{ex.meta.get('score')!r}: find experts with --score auroc or use --mode set"
+            )
+        files[ex.target] = f
+    targets = list(files) or args.languages[:1]
     config = config_from_dict(
         {
             "model": {
@@ -135,6 +262,7 @@ def cmd_evaluate(args) -> int:
                 "device": args.device,
                 "dtype": args.dtype,
                 "device_map": args.device_map,
+                "allow_non_causal": args.allow_non_causal,
             },
             "corpus": {
                 "source": args.corpus,
@@ -143,6 +271,7 @@ def cmd_evaluate(args) -> int:
                 "n_eval": args.n_sentences,
                 "n_center": args.n_center,
                 "seed": args.seed,
+                **_corpus_kwargs(args),
             },
             "experts": {"targets": targets},
             "intervention": {"value": _number_or_name(args.value), "mode": args.mode},
@@ -176,6 +305,8 @@ def cmd_sweep(args) -> int:
     from langsteer.report.text import sweep_table
     from langsteer.sweep import steering_sweep
 
+    _check_out_file(args.out, "sweep.json")
+    _number_or_name(args.value)  # a bad --value fails before the model loads
     loaded = _load(args)
     experts = {}
     for path in args.experts:
@@ -209,10 +340,15 @@ def cmd_sweep(args) -> int:
 
 
 def _number_or_name(value: str):
+    import math
+
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return value
+    if not math.isfinite(number):
+        raise ValueError(f"--value {value}: use mean, median, zero or a finite number")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--out", required=True, help="expert file (.safetensors)")
+    _corpus_options(p)
     p.set_defaults(func=cmd_experts)
 
     p = sub.add_parser("run", help="run a whole study described by a TOML file")
@@ -286,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="set", choices=["set", "aura"])
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--out", required=True, help="sweep results (.json)")
+    _corpus_options(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("evaluate", help="embedding geometry and retrieval, with or without experts")
@@ -316,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--out", required=True)
+    _corpus_options(p)
     p.set_defaults(func=cmd_evaluate)
     return parser
 

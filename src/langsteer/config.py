@@ -36,6 +36,7 @@ class ModelConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     dtype: str = "auto"  # auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16
     device_map: str | None = None  # e.g. "auto" to split a big model over GPUs
+    allow_non_causal: bool = False  # accept a model without causal attention (e.g. BERT)
 
 
 @dataclass
@@ -52,6 +53,9 @@ class CorpusConfig:
     n_center: int = 40  # held-out sentences per language for centring means (0: no held-out)
     seed: int = 0  # seeds the split
     duplicates: str | None = None  # repeated sentences: error, drop, keep (None: loader default)
+    drop_empty: bool = False  # drop ids whose sentence is empty in any language (else an error)
+    language_check: str = "error"  # identifier check of every column's language: error, warn, off
+    allow_copyrighted: bool = False  # read copyrighted Bible translations at run time
 
 
 @dataclass
@@ -162,6 +166,7 @@ _CHOICES = {
     ("evaluation", "scoring"): ("cosine", "margin"),
     ("model", "dtype"): ("auto", "float32", "bfloat16", "float16"),
     ("corpus", "duplicates"): ("error", "drop", "keep"),
+    ("corpus", "language_check"): ("error", "warn", "off"),
 }
 _POSITIVE = {
     ("corpus", "n_eval"),
@@ -198,10 +203,14 @@ def _check_type(where: str, value: Any, default: Any, annotation: str) -> Any:
     if annotation == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value}")
         return float(value)
     if annotation == "str | float":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise ConfigError(f"{where} must be a name or a number, got {value!r}")
+        if not isinstance(value, str) and not math.isfinite(value):
+            raise ConfigError(f"{where} must be a name or a finite number, got {value}")
         return value
     if not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, got {value!r}")
@@ -245,6 +254,23 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
     ):
         if value < 0:
             raise ConfigError(f"{where} must be >= 0, got {value}")
+    if study.experts.k < 1:
+        raise ConfigError(
+            f"experts.k = {study.experts.k}: the analyses force the top-k experts, so k must be "
+            "at least 1 (CLI: --k); the unmodified model is always measured as the baseline"
+        )
+    if 0 < study.corpus.n_expert < 2:
+        raise ConfigError(
+            f"corpus.n_expert = {study.corpus.n_expert}: finding experts needs at least 2 "
+            "sentences per language (with one positive every unit that ranks it first ties at "
+            "AUROC 1.0 and the experts are arbitrary; below 20 they are unreliable); use 0 only "
+            "when expert files are given"
+        )
+    if study.intervention.mode == "aura" and study.experts.score != "auroc":
+        raise ConfigError(
+            'intervention.mode = "aura" dampens by AUROC: it needs experts.score = "auroc", '
+            f"got {study.experts.score!r}"
+        )
     if not study.experts.targets:
         raise ConfigError("experts.targets is empty: name at least one target language")
     if isinstance(study.intervention.value, str) and study.intervention.value not in (

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from langsteer import __version__
-from langsteer.attached import only_attached
+from langsteer.attached import active_interventions, only_attached
 from langsteer.batching import (
     Batch,
     TokenizedSentences,
@@ -28,7 +28,7 @@ from langsteer.batching import (
 from langsteer.cache import cached_array, sentences_hash
 from langsteer.interventions import Intervention
 from langsteer.models import LoadedModel, base_model
-from langsteer.responses import pool
+from langsteer.responses import non_finite_cause, pool
 
 EMBED_POOLINGS = ("mean", "last")
 
@@ -188,16 +188,16 @@ def fill_embeddings(
         progress=progress,
         desc="embeddings",
         step=step,
-        check=_check_finite,
+        check=lambda values: _check_finite(values, loaded),
         out=out,
     )
 
 
-def _check_finite(values: np.ndarray) -> None:
+def _check_finite(values: np.ndarray, loaded: LoadedModel | None = None) -> None:
     if not np.isfinite(values).all():
+        intervened = loaded is not None and bool(active_interventions(loaded.model))
         raise FloatingPointError(
-            "non-finite hidden states; in float16/bfloat16 this is usually an "
-            "overflow: run with dtype float32"
+            "non-finite hidden states; " + non_finite_cause(loaded, intervened=intervened)
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +28,18 @@ from langsteer.responses import Responses
 SCORES = ("auroc", "ap")
 _STATS = ("scores", "pos_mean", "pos_median", "neg_mean")
 FORMAT_VERSION = 1
+#: below this many positive (or negative) sentences expertise scores are refused: with one
+#: positive every unit that ranks it first scores AUROC 1.0, so the top k is an arbitrary pick
+MIN_SENTENCES_PER_CLASS = 2
+#: below this many a warning says the experts are unreliable (the paper uses 997 positives)
+WARN_SENTENCES_PER_CLASS = 20
+_MORE_SENTENCES = (
+    "use more sentences per language (study file: corpus.n_expert; CLI: --n-sentences)"
+)
+
+
+class UnreliableExpertsWarning(UserWarning):
+    """Experts were found from so few sentences that their ranking is mostly noise."""
 
 
 class ExpertFileMismatchError(ValueError):
@@ -117,6 +130,22 @@ class ExpertFinder:
                     )
         labels = _as_labels(labels, values.shape[0])
         self._validate(values.shape[1])
+        n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+        if min(n_pos, n_neg) < MIN_SENTENCES_PER_CLASS:
+            raise ValueError(
+                f"{n_pos} positive and {n_neg} negative sentence(s): expertise scores need at "
+                f"least {MIN_SENTENCES_PER_CLASS} of each (with a single positive, every unit "
+                "that ranks it first ties at the top score and the experts are arbitrary); "
+                + _MORE_SENTENCES
+            )
+        if min(n_pos, n_neg) < WARN_SENTENCES_PER_CLASS:
+            warnings.warn(
+                f"experts from only {n_pos} positive and {n_neg} negative sentence(s) are "
+                f"unreliable (scores from fewer than {WARN_SENTENCES_PER_CLASS} per class are "
+                f"noisy and tie often; the paper used 997 positives); {_MORE_SENTENCES}",
+                UnreliableExpertsWarning,
+                stacklevel=2,
+            )
         self.scores_ = expertise_scores(values, labels, metrics=(self.score,), device=self.device)[
             self.score
         ]
@@ -205,6 +234,28 @@ class ExpertSet:
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"{name} has shape {arr.shape}, expected ({n},)")
+        counts = {"k": self.meta.get("k"), "bottom_k": self.meta.get("bottom_k", 0)}
+        for name, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        k, bottom_k = counts["k"], counts["bottom_k"]
+        if k + bottom_k > n:
+            raise ValueError(
+                f"k={k} + bottom_k={bottom_k} = {k + bottom_k} experts but the unit set "
+                f"{self.units.spec!r} has only {n} units (k alone may not exceed it, and the top "
+                "and bottom experts may not overlap); lower k (study file: experts.k, CLI: --k) "
+                "or bottom_k"
+            )
+        for name in _STATS:
+            finite = np.isfinite(getattr(self, name))
+            if not finite.all():
+                bad = np.flatnonzero(~finite)
+                which = "every unit" if bad.size == n else f"{bad.size} of {n} units"
+                raise ValueError(
+                    f"{name} is NaN/inf for {which} (e.g. "
+                    f"{[self.units.unit_name(int(i)) for i in bad[:3]]}): the ranking cannot be "
+                    "trusted"
+                )
 
     @property
     def target(self) -> str:
@@ -298,9 +349,17 @@ class ExpertSet:
             raise ValueError(f"{path} is not a readable langsteer expert file: {exc}") from exc
         if "langsteer" not in header or set(_STATS) - set(tensors):
             raise ValueError(f"{path} is a safetensors file but not a langsteer expert file")
-        meta = json.loads(header["langsteer"])
-        units = UnitSet.from_dict(meta["units"])
-        return cls(units=units, meta=meta, **{name: tensors[name] for name in _STATS})
+        try:
+            meta = json.loads(header["langsteer"])
+            if not isinstance(meta, dict) or not isinstance(meta.get("target"), str):
+                raise ValueError("its metadata names no target language")
+            units = UnitSet.from_dict(meta["units"])
+            return cls(units=units, meta=meta, **{name: tensors[name] for name in _STATS})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"expert file {path} is invalid: {exc}; it is damaged or was edited: find "
+                "experts again (`langsteer experts`, or a study without expert files)"
+            ) from exc
 
     def check_compatible(self, loaded: LoadedModel, *, allow_other_model: bool = False) -> None:
         """Refuse a model (or unit layout) this expert file was not made for."""

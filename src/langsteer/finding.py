@@ -63,7 +63,8 @@ def find_experts(
         )
     if len(languages) < 2:
         raise ValueError(
-            "expertise needs negatives: give at least one other language (--negatives)"
+            "expertise needs negatives: give at least one other language (CLI: --negatives; "
+            "study file: experts.negatives, or a second language in experts.targets)"
         )
     unit_set = resolve_units(loaded.model, units)
     sentences, lang_of = probing_set(corpus, languages)

@@ -91,6 +91,12 @@ class Intervention:
             "units": experts.units.spec,
         }
         self.unit_indices = experts.indices
+        if len(self.unit_indices) == 0:
+            raise ValueError(
+                f"nothing to intervene on: the expert set of {experts.meta.get('target')!r} has "
+                "k = 0 (and bottom_k = 0); choose at least one expert (study file: experts.k; "
+                "CLI: langsteer experts --k)"
+            )
         if control == "random":
             self.unit_indices = random_control_units(experts, seed)
         self.sites = self._sites(self._unit_values(value, scale, mode))

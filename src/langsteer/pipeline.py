@@ -95,6 +95,8 @@ def open_model(config: StudyConfig) -> LoadedModel:
         device=device,
         dtype=m.dtype,
         device_map=m.device_map,
+        allow_non_causal=m.allow_non_causal,
+        memo_dir=config.run.cache_dir,
     )
 
 
@@ -119,6 +121,9 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
     kw = {"translations": c.translations} if c.source == "bible" and c.translations else {}
     if c.duplicates is not None:
         kw["duplicates"] = c.duplicates
+    opts = {"language_check": c.language_check, "drop_empty": c.drop_empty}
+    opts["allow_copyrighted"] = c.allow_copyrighted
+    kw.update(opts)
     everything = _unique([*langs["probed"], *langs["evaluation"]])
     if c.expert_source is None:
         corpus = load_corpus(c.source, split=c.split, languages=everything, **kw)
@@ -136,7 +141,9 @@ def load_study_corpora(config: StudyConfig, langs: dict[str, list[str]]) -> dict
             out["center"] = parts["center"].subset(languages=langs["evaluation"])
         return out
     dup = {"duplicates": c.duplicates} if c.duplicates is not None else {}
-    probe = load_corpus(c.expert_source, split=c.expert_split, languages=langs["probed"], **dup)
+    probe = load_corpus(
+        c.expert_source, split=c.expert_split, languages=langs["probed"], **dup, **opts
+    )
     evals = load_corpus(c.source, split=c.split, languages=langs["evaluation"], **kw)
     out = {"experts": split(probe, {"experts": min(c.n_expert, len(probe))}, seed=c.seed)}
     out["experts"] = out["experts"]["experts"]
@@ -154,13 +161,18 @@ def paraphrase_pairs(config: StudyConfig, eval_ids: list[str]) -> ParaphrasePair
     if not config.analyses.paraphrase:
         return None
     if e.paraphrase_source is not None:
-        pairs = load_pawsx(e.paraphrase_source, e.paraphrase_language)
+        pairs = load_pawsx(
+            e.paraphrase_source, e.paraphrase_language, drop_empty=config.corpus.drop_empty
+        )
         n = min(config.corpus.n_eval, len(pairs))
         rows = np.random.default_rng(config.corpus.seed).choice(len(pairs), n, replace=False)
         return pairs.subset(np.sort(rows))
     if config.corpus.source != "bible" or len(e.paraphrase) != 2:
         return None
-    pairs = bible_paraphrases(e.paraphrase_language, translations=e.paraphrase)
+    public_only = not config.corpus.allow_copyrighted
+    pairs = bible_paraphrases(
+        e.paraphrase_language, translations=e.paraphrase, public_domain_only=public_only
+    )
     wanted = set(eval_ids)
     keep = [i for i, x in enumerate(pairs.ids) if x in wanted]
     return pairs.subset(keep)
@@ -495,6 +507,11 @@ class Study:
                 raise ValueError(
                     f"expert file {path} targets {ex.target}, which is not among the evaluation "
                     f"languages {self.langs['evaluation']}; add it to --languages"
+                )
+            if ex.target in experts:
+                raise ValueError(
+                    f"expert files {experts[ex.target].meta['path']} and {path} both target "
+                    f"{ex.target}: give one expert file per target language"
                 )
             ex.meta["path"] = str(path)
             experts[ex.target] = ex

@@ -231,20 +231,64 @@ def fill_responses(
             progress=progress,
             desc="responses",
             step=step,
-            check=lambda pooled: check_finite(pooled, units),
+            check=lambda pooled: check_finite(pooled, units, loaded),
             out=out,
         )
     finally:
         recorder.remove()
 
 
-def check_finite(values: np.ndarray, units: UnitSet) -> None:
-    """Refuse NaN/inf responses, naming the first units affected."""
+def check_finite(values: np.ndarray, units: UnitSet, loaded: LoadedModel | None = None) -> None:
+    """Refuse NaN/inf responses, naming the first units affected and the likely cause."""
     bad = ~np.isfinite(values).all(axis=0)
     if bad.any():
         cols = np.flatnonzero(bad)
         names = [units.unit_name(int(c)) for c in cols[:3]]
         raise FloatingPointError(
-            f"non-finite activations in {cols.size} unit(s), e.g. {names}; in float16/bfloat16 "
-            "this is usually an overflow: run with dtype float32"
+            f"non-finite activations in {cols.size} unit(s), e.g. {names}; "
+            + non_finite_cause(loaded)
         )
+
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def non_finite_cause(loaded: LoadedModel | None, *, intervened: bool = False) -> str:
+    """The likely cause of NaN/inf activations given the dtype actually run, and the fix.
+
+    Looks at the weights first (only on this error path): non-finite weights are a damaged
+    checkpoint whatever the dtype. ``intervened``: a hook forced values into the model.
+    """
+    forced = (
+        "; or the intervention forces extreme values: check intervention.value and "
+        "intervention.scale (steering.strength for a steering vector)"
+        if intervened
+        else ""
+    )
+    if loaded is None:
+        return (
+            "in float16/bfloat16 this is usually an overflow (run in float32: --dtype float32); "
+            "in float32, check the weights for NaN/inf" + forced
+        )
+    dtype = str(loaded.dtype).removeprefix("torch.")
+    broken = []
+    with torch.no_grad():
+        for name, p in loaded.model.named_parameters():
+            if p.is_floating_point() and p.device.type != "meta" and not torch.isfinite(p).all():
+                broken.append(name)
+    if broken:
+        return (
+            f"the model (run in {dtype}) has NaN/inf in its weights themselves "
+            f"({len(broken)} tensor(s), e.g. {broken[:3]}), so no dtype helps: the checkpoint is "
+            "corrupt or was badly converted; download, save or convert it again"
+        )
+    if loaded.dtype in _HALF:
+        return (
+            f"the model runs in {dtype}, where this is usually an overflow: run it in float32 "
+            '(CLI: --dtype float32; study file: model.dtype = "float32")' + forced
+        )
+    return (
+        f"the model runs in {dtype} and its weights are finite, so this is no half-precision "
+        f"overflow: its activations overflow even in {dtype} (weights of extreme size, e.g. a "
+        "badly converted or fine-tuned checkpoint; check the model on its own)" + forced
+    )

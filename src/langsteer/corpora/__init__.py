@@ -26,6 +26,7 @@ from langsteer.corpora.bible import (
     translations_for,
 )
 from langsteer.corpora.flores import find_language_files, load_flores, load_text_dir, read_lines
+from langsteer.corpora.langcheck import LANGUAGE_CHECK_MODES, LanguageCheckWarning, check_corpus
 from langsteer.corpora.loader import ACCEPTED_SPECS, load_corpus
 from langsteer.corpora.pairs import (
     load_bucc,
@@ -38,11 +39,13 @@ from langsteer.corpora.pawsx import load_pawsx
 
 __all__ = [
     "ACCEPTED_SPECS",
+    "LANGUAGE_CHECK_MODES",
     "PARAPHRASE_DEFAULTS",
     "PREFERRED",
     "TRANSLATIONS",
     "Corpus",
     "CorpusError",
+    "LanguageCheckWarning",
     "MissingLanguageError",
     "ParaphrasePairs",
     "Translation",
@@ -50,6 +53,7 @@ __all__ = [
     "bible_db_path",
     "bible_languages",
     "bible_paraphrases",
+    "check_corpus",
     "clean_verse",
     "find_language_files",
     "get_translation",

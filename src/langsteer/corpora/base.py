@@ -109,7 +109,8 @@ class Corpus:
                 raise CorpusError(
                     f"language {code}{where}: {len(empty)} empty or whitespace-only sentence(s) "
                     f"at positions {_shown(empty)}, ids {_shown([self.ids[i] for i in empty])}; "
-                    "loaders accept drop_empty=True to drop such ids in every language"
+                    "loaders drop such ids in every language with corpus.drop_empty = true "
+                    "(CLI: --drop-empty; Python: drop_empty=True)"
                 )
             normalised[code] = sentences
         self.texts = normalised
@@ -292,7 +293,8 @@ def assemble_corpus(
         provenance,
         _empty_positions,
         "empty or whitespace-only sentence(s)",
-        "pass drop_empty=True to drop these ids in every language",
+        "drop these ids in every language with corpus.drop_empty = true (CLI: --drop-empty; "
+        "Python: drop_empty=True)",
         "error" if not drop_empty else "drop",
         "empty",
         locate,
@@ -303,8 +305,9 @@ def assemble_corpus(
         provenance,
         _repeated_positions,
         "sentence(s) repeating an earlier one",
-        "retrieval cannot tell such copies apart: pass duplicates='drop' to drop the later "
-        "copies' ids in every language, or duplicates='keep'",
+        "retrieval cannot tell such copies apart: drop the later copies' ids in every "
+        'language with corpus.duplicates = "drop" (CLI: --duplicates drop; Python: '
+        "duplicates='drop'), or keep them with \"keep\"",
         duplicates,
         "duplicates",
         locate,

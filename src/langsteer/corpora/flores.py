@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from langsteer.corpora.base import Corpus, CorpusError, MissingLanguageError, assemble_corpus
+from langsteer.corpora.langcheck import check_corpus, check_mode
 from langsteer.languages import UnknownLanguageError, normalize_language, normalize_languages
 
 __all__ = ["FLORES_SPLITS", "find_language_files", "load_flores", "load_text_dir", "read_lines"]
@@ -120,7 +121,9 @@ def _load_files(
     provenance: dict[str, Any],
     drop_empty: bool,
     duplicates: str,
+    language_check: str,
 ) -> Corpus:
+    check_mode(language_check)
     if not files:
         raise CorpusError(f"no language files found in {directory}")
     wanted = list(files) if languages is None else normalize_languages(languages)
@@ -144,7 +147,7 @@ def _load_files(
         raise CorpusError(f"misaligned files (different numbers of sentences): {detail}")
     n = next(iter(counts.values()))
     provenance = {**provenance, "files": {lang: str(p) for lang, p in chosen.items()}}
-    return assemble_corpus(
+    corpus = assemble_corpus(
         [str(i + 1) for i in range(n)],
         texts,
         provenance,
@@ -152,6 +155,7 @@ def _load_files(
         duplicates=duplicates,
         locate=lambda lang, i: f"{chosen[lang]}:{i + 1}",
     )
+    return check_corpus(corpus, {lang: p.name for lang, p in chosen.items()}, language_check)
 
 
 def load_flores(
@@ -161,8 +165,12 @@ def load_flores(
     *,
     drop_empty: bool = False,
     duplicates: str = "error",
+    language_check: str = "error",
 ) -> Corpus:
-    """Load a FLORES-200 or FLORES+ split from a local copy (all languages if none given)."""
+    """Load a FLORES-200 or FLORES+ split from a local copy (all languages if none given).
+
+    Each file is checked with a language identifier (``language_check``: ``"error"``,
+    ``"warn"`` or ``"off"``; see :mod:`langsteer.corpora.langcheck`)."""
     if split not in FLORES_SPLITS:
         raise ValueError(f"FLORES split must be one of {FLORES_SPLITS}, got {split!r}")
     root = Path(root)
@@ -182,6 +190,7 @@ def load_flores(
         provenance,
         drop_empty,
         duplicates,
+        language_check,
     )
 
 
@@ -191,11 +200,13 @@ def load_text_dir(
     *,
     drop_empty: bool = False,
     duplicates: str = "error",
+    language_check: str = "error",
 ) -> Corpus:
     """Load ``<dir>/<code>.txt`` (or ``<dir>/<code>``) files, one sentence per line.
 
     File names may be any accepted language spelling (``en.txt``, ``eng_Latn.txt``); files
-    whose names are no language are ignored and listed in the provenance.
+    whose names are no language are ignored and listed in the provenance. Each file is
+    checked with a language identifier (``language_check``, as for :func:`load_flores`).
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -204,4 +215,6 @@ def load_text_dir(
     known = {p for paths in files.values() for p in paths}
     ignored = sorted(p.name for p in directory.iterdir() if p.is_file() and p not in known)
     provenance = {"source": "text-dir", "root": str(directory), "ignored_files": ignored}
-    return _load_files(files, languages, directory, provenance, drop_empty, duplicates)
+    return _load_files(
+        files, languages, directory, provenance, drop_empty, duplicates, language_check
+    )

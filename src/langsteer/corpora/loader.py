@@ -9,6 +9,7 @@ from typing import Any
 from langsteer.corpora.base import Corpus, CorpusError
 from langsteer.corpora.bible import load_bible
 from langsteer.corpora.flores import FLORES_SPLITS, load_flores, load_text_dir
+from langsteer.corpora.langcheck import check_mode
 from langsteer.corpora.pairs import load_bucc, load_pairs, load_tatoeba
 from langsteer.languages import normalize_languages
 
@@ -19,7 +20,8 @@ ACCEPTED_SPECS = """accepted corpus specs:
   bible:KJV,LSG,RV1909       chosen Bible translations (one per language)
   <dir> with dev/ devtest/   FLORES-200 / FLORES+ (split='dev' or 'devtest', default 'dev')
   <dir> of <lang>.txt files  one sentence per line, aligned by line
-  <file>.tsv | <file>.jsonl  sentence pairs (languages=[a, b] or names like deu-eng.tsv)
+  <file>.tsv | <file>.jsonl  sentence pairs; a name like deu-eng.tsv or a header row
+                             says which column is which (else languages=[a, b], in order)
   flores:<dir>, text:<dir>, pairs:<file>, tatoeba:<dir>, bucc:<dir>   explicit forms
   (tatoeba and bucc need languages=[<lang>] for the non-English side)"""
 
@@ -43,13 +45,26 @@ def _looks_like_tatoeba(directory: Path) -> bool:
 
 
 def load_corpus(
-    spec: str, *, split: str | None = None, languages: Any = None, **kwargs: Any
+    spec: str,
+    *,
+    split: str | None = None,
+    languages: Any = None,
+    language_check: str = "error",
+    allow_copyrighted: bool = False,
+    **kwargs: Any,
 ) -> Corpus:
     """Load the corpus that ``spec`` names (see :data:`ACCEPTED_SPECS`).
 
     ``split`` applies to FLORES (and BUCC: ``"test"``, ``"training"``); other keyword
-    arguments go to the underlying loader (``drop_empty``, ``books``, ``public_domain_only``).
+    arguments go to the underlying loader (``drop_empty``, ``duplicates``, ``books``).
+    Every column is checked with a language identifier: ``language_check="error"`` refuses
+    a column that plainly is another language than its label, ``"warn"`` only warns,
+    ``"off"`` skips the check (the outcome is in ``provenance["language_check"]``).
+    ``allow_copyrighted=True`` lets the Bible read copyrighted translations at run time
+    (``public_domain_only=False``); other corpora ignore it.
     """
+    check_mode(language_check)
+    kwargs["language_check"] = language_check
     if not isinstance(spec, str) or not spec.strip():
         raise CorpusError(f"empty corpus spec.\n{ACCEPTED_SPECS}")
     spec = spec.strip()
@@ -62,6 +77,9 @@ def load_corpus(
         if translations and kwargs.get("translations"):
             raise CorpusError(f"translations given twice: in {spec!r} and as an argument")
         translations = translations or kwargs.pop("translations", None) or None
+        kwargs.pop("drop_empty", None)  # the Bible always drops verses empty in any translation
+        if allow_copyrighted:
+            kwargs["public_domain_only"] = False
         return load_bible(languages=languages, translations=translations, **kwargs)
     if kind in ("flores", "text", "pairs", "tatoeba", "bucc"):
         path = Path(rest).expanduser()

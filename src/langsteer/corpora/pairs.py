@@ -1,7 +1,10 @@
 """Two-language parallel data from local files: TSV, JSONL, Tatoeba (XTREME) and BUCC-18 gold.
 
 Each loader returns a two-language :class:`~langsteer.corpora.base.Corpus`, so retrieval code
-treats Tatoeba and BUCC exactly like a FLORES pair. BUCC gives only the gold pairs (the
+treats Tatoeba and BUCC exactly like a FLORES pair. Which column is which language comes from
+the data (file names, a header row, JSON keys), never from the order in which a caller lists
+languages, and a language identifier checks every column
+(:mod:`langsteer.corpora.langcheck`). BUCC gives only the gold pairs (the
 sentences of both sides that are translations of each other), not the full mining pools.
 """
 
@@ -10,11 +13,13 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from langsteer.corpora.base import Corpus, CorpusError, assemble_corpus
 from langsteer.corpora.flores import read_lines
+from langsteer.corpora.langcheck import check_corpus, check_mode
 from langsteer.languages import (
     UnknownLanguageError,
     get_language,
@@ -52,30 +57,90 @@ def languages_from_name(path: str | os.PathLike[str]) -> tuple[str, str] | None:
     return None
 
 
-def _pair_languages(
-    languages: list[str] | tuple[str, str] | None, path: Path, fallback: list[str] | None = None
-) -> list[str]:
-    if languages is not None:
-        langs = normalize_languages(languages)
-    elif fallback:
-        langs = fallback
-    else:
-        guessed = languages_from_name(path)
-        if guessed is None:
+def _column_languages(
+    path: Path,
+    languages: list[str] | tuple[str, ...] | None,
+    name_langs: tuple[str, str] | None,
+    inner_langs: list[str] | None = None,
+    inner: str = "header",
+) -> tuple[list[str], str, list[str]]:
+    """The languages of the two columns in file order, where that order came from, and the
+    languages to keep.
+
+    The file says which column is which: its name (``eng-jpn.tsv``) or ``inner`` (a header
+    row of language codes, or JSON keys that are language codes). ``languages`` then only
+    selects or confirms (any order, any spelling), and a contradiction is an error naming
+    both. Only a file that says nothing takes its column order from ``languages``.
+    """
+    given = None if languages is None else normalize_languages(languages)
+    name = list(name_langs) if name_langs else None
+    if name and inner_langs:
+        # a header fixes the order; JSON keys label each value whatever the key order
+        same = name == inner_langs if inner == "header" else set(name) == set(inner_langs)
+        if not same:
             raise CorpusError(
-                f"cannot tell the two languages of {path}; pass languages=('deu_Latn', "
-                "'eng_Latn') or name the file like 'deu-eng.tsv'"
+                f"{path}: the file name says the columns are {', '.join(name)} but its "
+                f"{inner} {_say(inner)} {', '.join(inner_langs)}; rename the file or fix the "
+                f"{inner}"
             )
-        langs = list(guessed)
-    if len(langs) != 2:
-        raise CorpusError(f"a pair file has two languages, got {langs}")
-    return langs
+    file_langs, source = (inner_langs, inner) if inner_langs else (name, "file name")
+    if file_langs:
+        unknown = [x for x in given or [] if x not in file_langs]
+        if unknown:
+            raise CorpusError(
+                f"languages={given} contradict {path.name}: its {source} {_say(source)} "
+                f"column 1 is {file_langs[0]} and column 2 is {file_langs[1]}; the file, not "
+                "languages=, says which column is which (rename the file or fix its header "
+                "if it is wrong)"
+            )
+        return list(file_langs), source, given or list(file_langs)
+    if given is None:
+        raise CorpusError(
+            f"cannot tell the two languages of {path}; name the file like 'deu-eng.tsv' "
+            "(column 1 German, column 2 English), add a header row 'deu<TAB>eng', or pass "
+            "languages=('deu_Latn', 'eng_Latn') in column order"
+        )
+    if len(given) != 2:
+        raise CorpusError(f"a pair file has two languages, got {given}")
+    return given, "given by the caller", given
+
+
+def _say(subject: str) -> str:
+    return "say" if subject == "keys" else "says"
+
+
+def _finish(
+    corpus: Corpus,
+    where: dict[str, str],
+    source: str,
+    keep: list[str],
+    language_check: str,
+) -> Corpus:
+    """Check each column's language, then keep the selected languages (file order)."""
+    context = (
+        "their order was given by the caller (languages=)"
+        if source == "given by the caller"
+        else f"the column order came from the {source}"
+    )
+    check_corpus(corpus, where, language_check, context=context)
+    if set(keep) != set(corpus.languages):
+        corpus = corpus.subset(languages=[x for x in corpus.languages if x in keep])
+    return corpus
 
 
 def _require_file(path: Path) -> Path:
     if not path.is_file():
         raise CorpusError(f"file not found: {path}")
     return path
+
+
+def _fields(line: str, need: int) -> list[str]:
+    """Tab-separated fields; empty fields after the last needed one are dropped (a trailing
+    tab is no extra column)."""
+    fields = line.split("\t")
+    while len(fields) > need and not fields[-1].strip():
+        fields.pop()
+    return fields
 
 
 def load_tsv_pairs(
@@ -86,13 +151,25 @@ def load_tsv_pairs(
     header: bool | None = None,
     drop_empty: bool = False,
     duplicates: str = "error",
+    language_check: str = "error",
 ) -> Corpus:
     """``src<TAB>tgt`` lines. ``header=None`` detects a header row of language codes or
-    src/tgt-like words (a language header also names the languages)."""
+    src/tgt-like words.
+
+    Which column is which language comes from the file: its name (``eng-jpn.tsv``: column 1
+    English) or a header row of language codes; ``languages`` only selects or confirms, and
+    gives the order only when the file says nothing (recorded as ``column_order``). Every
+    column is checked with a language identifier (``language_check``: ``"error"``,
+    ``"warn"``, ``"off"``). A row with more fields than the others (a tab inside a sentence)
+    is an error.
+    """
+    check_mode(language_check)
     path = _require_file(Path(path))
-    rows = [line.split("\t") for line in read_lines(path, strip=False)]
+    need = max(columns) + 1
+    rows = [_fields(line, need) for line in read_lines(path, strip=False)]
     first_line = 1
     header_langs: list[str] | None = None
+    width: int | None = None
     if rows:
         cells = [c.strip() for c in rows[0]]
         picked = [cells[i] for i in columns if i < len(cells)]
@@ -101,17 +178,36 @@ def load_tsv_pairs(
         if header if header is not None else is_header:
             if all(langs) and len(set(langs)) == 2:
                 header_langs = [x for x in langs if x]
+            width = max(len(rows[0]), need)
             rows, first_line = rows[1:], 2
-    langs = _pair_languages(languages, path, header_langs)
-    need = max(columns) + 1
+    langs, source, keep = _column_languages(
+        path, languages, languages_from_name(path), header_langs, "header"
+    )
     bad = [first_line + i for i, row in enumerate(rows) if len(row) < need]
     if bad:
         raise CorpusError(f"{path}: line(s) {bad[:5]} have fewer than {need} tab-separated columns")
+    if width is None and rows:  # no header: the usual width of the rows
+        counts = Counter(len(row) for row in rows)
+        width = max(min(counts, key=lambda w: (-counts[w], w)), need)
+    wide = [(first_line + i, len(row)) for i, row in enumerate(rows) if len(row) > (width or 0)]
+    if wide:
+        shown = ", ".join(f"{path}:{n} ({k} fields)" for n, k in wide[:5])
+        more = f" and {len(wide) - 5} more" if len(wide) > 5 else ""
+        raise CorpusError(
+            f"{shown}{more}: more tab-separated fields than the {width} of the "
+            f"{'header' if first_line == 2 else 'other rows'}; probably a tab inside a "
+            "sentence, which would cut the sentence short: replace it with a space"
+        )
     texts = {
         lang: [row[col].strip() for row in rows] for lang, col in zip(langs, columns, strict=True)
     }
-    provenance = {"source": "tsv-pairs", "files": {lang: str(path) for lang in langs}}
-    return assemble_corpus(
+    provenance = {
+        "source": "tsv-pairs",
+        "files": {lang: str(path) for lang in langs},
+        "columns": {lang: col + 1 for lang, col in zip(langs, columns, strict=True)},
+        "column_order": source,
+    }
+    corpus = assemble_corpus(
         [str(i + 1) for i in range(len(rows))],
         texts,
         provenance,
@@ -119,6 +215,10 @@ def load_tsv_pairs(
         duplicates=duplicates,
         locate=lambda lang, i: f"{path}:{first_line + i}",
     )
+    where = {
+        lang: f"column {col + 1} of {path.name}" for lang, col in zip(langs, columns, strict=True)
+    }
+    return _finish(corpus, where, source, keep, language_check)
 
 
 def load_jsonl_pairs(
@@ -129,10 +229,17 @@ def load_jsonl_pairs(
     id_key: str | None = None,
     drop_empty: bool = False,
     duplicates: str = "error",
+    language_check: str = "error",
 ) -> Corpus:
     """One JSON object per line. ``keys=None``: ``src``/``tgt`` if present, else the two keys
     that are language codes (``{"deu": ..., "eng": ...}``). Ids from ``id_key`` (default
-    ``"id"`` when present), else line numbers."""
+    ``"id"`` when present), else line numbers.
+
+    Keys that are language codes label their values; otherwise the file name
+    (``deu-eng.jsonl``: ``src`` German) does, and ``languages`` only when neither says
+    anything (see :func:`load_tsv_pairs`). Every side is checked with a language identifier.
+    """
+    check_mode(language_check)
     path = _require_file(Path(path))
     records: list[tuple[int, dict[str, Any]]] = []
     for lineno, line in enumerate(read_lines(path), start=1):
@@ -148,7 +255,6 @@ def load_jsonl_pairs(
     if not records:
         raise CorpusError(f"{path} holds no records")
     first = records[0][1]
-    key_langs: list[str] | None = None
     if keys is None:
         if "src" in first and "tgt" in first:
             keys = ("src", "tgt")
@@ -160,8 +266,11 @@ def load_jsonl_pairs(
                     f"{sorted(first)}); pass keys=('src', 'tgt')"
                 )
             keys = (lang_keys[0], lang_keys[1])
-            key_langs = [normalize_language(k) for k in keys]
-    langs = _pair_languages(languages, path, key_langs)
+    key_codes = [_try_language(k) for k in keys]
+    key_langs = [x for x in key_codes if x] if all(key_codes) and len(set(key_codes)) == 2 else None
+    langs, source, keep = _column_languages(
+        path, languages, languages_from_name(path), key_langs, "keys"
+    )
     if id_key is None and "id" in first:
         id_key = "id"
     texts: dict[str, list[str]] = {lang: [] for lang in langs}
@@ -173,9 +282,14 @@ def load_jsonl_pairs(
                 raise CorpusError(f"{path}:{lineno}: key {key!r} missing or not a string")
             texts[lang].append(value.strip())
         ids.append(str(obj[id_key]) if id_key else str(lineno))
-    provenance = {"source": "jsonl-pairs", "files": {lang: str(path) for lang in langs}}
+    provenance = {
+        "source": "jsonl-pairs",
+        "files": {lang: str(path) for lang in langs},
+        "keys": dict(zip(langs, keys, strict=True)),
+        "column_order": source,
+    }
     linenos = [n for n, _ in records]
-    return assemble_corpus(
+    corpus = assemble_corpus(
         ids,
         texts,
         provenance,
@@ -183,16 +297,25 @@ def load_jsonl_pairs(
         duplicates=duplicates,
         locate=lambda _l, i: f"{path}:{linenos[i]}",
     )
+    where = {lang: f"key {key!r} of {path.name}" for lang, key in zip(langs, keys, strict=True)}
+    return _finish(corpus, where, source, keep, language_check)
 
 
 _TATOEBA_RE = re.compile(r"^tatoeba\.([A-Za-z_]+)-eng\.\1$")
 
 
 def load_tatoeba(
-    root: str | os.PathLike[str], lang: str, *, drop_empty: bool = False, duplicates: str = "error"
+    root: str | os.PathLike[str],
+    lang: str,
+    *,
+    drop_empty: bool = False,
+    duplicates: str = "error",
+    language_check: str = "error",
 ) -> Corpus:
     """Tatoeba test pairs in the XTREME/LASER layout: ``tatoeba.<l>-eng.<l>`` and
-    ``tatoeba.<l>-eng.eng`` (``<l>`` is Tatoeba's ISO 639-3 code: ``deu``, ``cmn``, ``ara``)."""
+    ``tatoeba.<l>-eng.eng`` (``<l>`` is Tatoeba's ISO 639-3 code: ``deu``, ``cmn``, ``ara``).
+    The file names fix the languages; each file is checked with a language identifier."""
+    check_mode(language_check)
     root = Path(root)
     directory = root.parent if root.is_file() else root
     if not directory.is_dir():
@@ -224,7 +347,7 @@ def load_tatoeba(
         "files": {k: str(p) for k, p in files.items()},
         "licence": "CC BY 2.0 FR (Tatoeba)",
     }
-    return assemble_corpus(
+    corpus = assemble_corpus(
         [str(i + 1) for i in range(len(texts[target]))],
         texts,
         provenance,
@@ -232,6 +355,7 @@ def load_tatoeba(
         duplicates=duplicates,
         locate=lambda lng, i: f"{files[lng]}:{i + 1}",
     )
+    return check_corpus(corpus, {k: p.name for k, p in files.items()}, language_check)
 
 
 def _read_id_file(path: Path) -> dict[str, tuple[str, int]]:
@@ -256,9 +380,12 @@ def load_bucc(
     *,
     drop_empty: bool = False,
     duplicates: str = "error",
+    language_check: str = "error",
 ) -> Corpus:
     """BUCC-18 gold pairs: ``<l>-en.<split>.<l>``, ``.en`` (``id<TAB>sentence``) and ``.gold``
-    (``id_l<TAB>id_en``), in ``root`` or ``root/<l>-en/``. Ids are ``"<id_l>|<id_en>"``."""
+    (``id_l<TAB>id_en``), in ``root`` or ``root/<l>-en/``. Ids are ``"<id_l>|<id_en>"``.
+    The file names fix the languages; each side is checked with a language identifier."""
+    check_mode(language_check)
     target = normalize_language(lang)
     code = get_language(target).iso1
     if code is None:
@@ -312,7 +439,7 @@ def load_bucc(
         "pool_sizes": {target: len(src), "eng_Latn": len(eng)},
         "note": "gold pairs only, not the full mining pools",
     }
-    return assemble_corpus(
+    corpus = assemble_corpus(
         ids,
         texts,
         provenance,
@@ -320,6 +447,8 @@ def load_bucc(
         duplicates=duplicates,
         locate=lambda _l, i: where[i],
     )
+    names = {target: paths["src"].name, "eng_Latn": paths["en"].name}
+    return check_corpus(corpus, names, language_check)
 
 
 def load_pairs(
@@ -327,7 +456,8 @@ def load_pairs(
     languages: list[str] | tuple[str, str] | None = None,
     **kwargs: Any,
 ) -> Corpus:
-    """Dispatch on the suffix: ``.jsonl`` -> JSONL, ``.tsv``/``.txt`` -> TSV."""
+    """Dispatch on the suffix: ``.jsonl`` -> JSONL, ``.tsv``/``.txt`` -> TSV. The file's name
+    or header says which column is which; ``languages`` selects or confirms."""
     suffix = Path(path).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return load_jsonl_pairs(path, languages, **kwargs)

@@ -101,7 +101,8 @@ def load_pawsx(
             if not drop_empty:
                 raise CorpusError(
                     f"{file}:{lineno}: empty sentence in pair {row_id!r}; "
-                    "pass drop_empty=True to drop such pairs"
+                    "drop such pairs with corpus.drop_empty = true (CLI: --drop-empty; "
+                    "Python: drop_empty=True)"
                 )
             empty.append(row_id)
             continue

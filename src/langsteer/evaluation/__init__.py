@@ -14,13 +14,17 @@ from langsteer.evaluation.correlation import (
     pearson_with_ci,
 )
 from langsteer.evaluation.geometry import (
+    MEDOID_DEFINITIONS,
+    Medoid,
     center,
     centering_means,
     centroid_distances,
+    centroid_language_medoid,
     centroids,
     check_embeddings,
     cosine_distance,
     distance_to_medoid,
+    distance_to_point,
     distance_to_target,
     flatten_layers,
     geometry_summary,
@@ -29,10 +33,13 @@ from langsteer.evaluation.geometry import (
     medoid,
     pair_value,
     parallel_distances,
+    point_medoid,
     select_layer,
+    summed_point_distances,
 )
 
 __all__ = [
+    "MEDOID_DEFINITIONS",
     "PAPER_ROWS",
     "BitextRetrievalEvaluator",
     "CorrelationEvaluator",
@@ -41,16 +48,19 @@ __all__ = [
     "EncoderParaphraseEvaluator",
     "Evaluator",
     "GeometryEvaluator",
+    "Medoid",
     "ParaphraseEvaluator",
     "PrePostRetrievalEvaluator",
     "bootstrap_pearson",
     "center",
     "centering_means",
     "centroid_distances",
+    "centroid_language_medoid",
     "centroids",
     "check_embeddings",
     "cosine_distance",
     "distance_to_medoid",
+    "distance_to_point",
     "distance_to_target",
     "flatten_layers",
     "geometry_summary",
@@ -61,7 +71,9 @@ __all__ = [
     "paper_correlations",
     "parallel_distances",
     "pearson_with_ci",
+    "point_medoid",
     "select_layer",
+    "summed_point_distances",
 ]
 
 _EVALUATORS = {

@@ -28,14 +28,18 @@ from typing import Any
 import numpy as np
 
 from langsteer.evaluation.geometry import (
+    MEDOID_DEFINITIONS,
+    MEDOID_VARIANTS,
     CenterMode,
     Embeddings,
+    MedoidVariant,
     Whitening,
     center,
     centroid_distances,
     check_embeddings,
+    distance_to_medoid,
     fit_whitening,
-    pair_value,
+    medoid,
     parallel_distances,
     select_layer,
 )
@@ -77,11 +81,18 @@ GEOMETRY_CONTROLS = (
 GEOMETRY_QUANTITIES = {
     "mean_pairwise_centroid": "mean cosine distance between language centroids, all pairs",
     "mean_to_medoid": (
-        "mean cosine distance of each language's centroid to the medoid language of that space "
-        "(medoid and, when given, the target excluded)"
+        "mean over every language but the target (when given) of the mean cosine distance of its "
+        "sentences to the medoid of that space, the sentence embedding (any language) with the "
+        "smallest summed cosine distance to all others, languages pooled"
     ),
     "mean_pairwise_parallel": "mean cosine distance between a sentence and its translation",
 }
+# ``mean_to_medoid`` under the other medoid variant (``medoid="centroid-language"``).
+MEAN_TO_MEDOID_CENTROID_LANGUAGE = (
+    "mean over every language but the target (when given) of the cosine distance of its centroid "
+    "to the medoid language of that space (the language whose centroid is closest to the other "
+    "centroids; it counts, at distance 0)"
+)
 LAYER_NUMBERING = (
     "hidden-state index: list position i = hidden state i; 0 = token embeddings, i = output of "
     "decoder block i (1-based), the last entry = the last layer"
@@ -365,24 +376,42 @@ def control_table(
     return out
 
 
+_medoid_of = medoid  # geometry_means's argument is also called ``medoid``
+
+
+def _check_medoid(variant: str) -> None:
+    if variant not in MEDOID_VARIANTS:
+        raise ValueError(f"medoid must be one of {MEDOID_VARIANTS}, got {variant!r}")
+
+
 def geometry_means(
-    space: Embeddings, target: str | None = None, languages: Sequence[str] | None = None
+    space: Embeddings,
+    target: str | None = None,
+    languages: Sequence[str] | None = None,
+    *,
+    medoid: MedoidVariant = "point",
 ) -> dict[str, float]:
     """The language-level geometry of one space as means only (see ``GEOMETRY_QUANTITIES``).
 
-    ``mean_to_medoid`` excludes the medoid itself and ``target`` (when given), like the
-    geometry table's ``mean_to_medoid_nontarget``; NaN where centroids are zero (undefined).
+    ``mean_to_medoid`` is the geometry table's ``mean_to_medoid_nontarget``: the mean over every
+    language except ``target`` (when given) of its distance to the medoid of this space, with
+    ``medoid`` = ``"point"`` (default; :data:`~langsteer.evaluation.geometry.MEDOID_DEFINITIONS`)
+    or ``"centroid-language"`` (the medoid language counts, at 0; NaN where centroids are zero).
     """
+    _check_medoid(medoid)
     langs = check_embeddings(space, languages)
     cen = centroid_distances(space, langs)
     par = parallel_distances(space, langs)
-    sums = np.array([sum(pair_value(cen, a, b) for b in langs if b != a) for a in langs])
     nan = float("nan")
     to_med = nan
-    if len(langs) > 1 and not np.all(np.isnan(sums)):
-        med = langs[int(np.nanargmin(sums))]
-        others = [pair_value(cen, x, med) for x in langs if x not in (med, target)]
-        to_med = float(np.mean(others)) if others else nan
+    others = [x for x in langs if x != target]
+    try:
+        med = _medoid_of(space, langs, variant=medoid)
+    except ValueError:  # undefined (all rows, or all centroids, zero)
+        med = None
+    if med is not None and others:
+        dist = distance_to_medoid(space, med, langs)
+        to_med = float(np.mean([dist[x] for x in others]))
     return {
         "mean_pairwise_centroid": float(np.mean(list(cen.values()))) if cen else nan,
         "mean_to_medoid": to_med,
@@ -398,6 +427,7 @@ def per_layer_controls(
     layers: Iterable[int] | None = None,
     shrinkage: float | str = "ledoit-wolf",
     geometry: bool = True,
+    medoid: MedoidVariant = "point",
     **variant: Any,
 ) -> dict[str, Any]:
     """Mean top-1 and mean geometry of every space under every control, at every layer.
@@ -408,9 +438,11 @@ def per_layer_controls(
     (``{space: {control: [per layer]}}``), ``geometry`` (``{space: {control: {quantity: [per
     layer]}}}``, for ``GEOMETRY_CONTROLS``), ``whitening_shrinkage`` (``{space: {heldout,
     optimistic}: [per layer]}``), ``layers``, ``layer_numbering``, ``definitions``, ``notes``
-    and ``variant``. Cost per layer and space: one top-1 pass per control and two whitening
+    and ``variant`` (with ``variant.medoid``, the medoid definition of ``mean_to_medoid``, see
+    :func:`geometry_means`). Cost per layer and space: one top-1 pass per control and two whitening
     fits (thin SVDs of the held-out and evaluated rows), no quadratic blow-up in layers.
     """
+    _check_medoid(medoid)
     held_out = held_out or {}
     first = next(iter(next(iter(spaces.values())).values()))
     if np.ndim(first) != 3:
@@ -447,7 +479,9 @@ def per_layer_controls(
             if not geometry:
                 continue
             for control in GEOMETRY_CONTROLS:
-                g = geometry_means(runs[control], target) if control in runs else {}
+                g = {}
+                if control in runs:
+                    g = geometry_means(runs[control], target, medoid=medoid)
                 for q in GEOMETRY_QUANTITIES:
                     geo[name][control][q].append(g.get(q, float("nan")))
     out: dict[str, Any] = {
@@ -458,9 +492,11 @@ def per_layer_controls(
         "definitions": {
             **{k: v for k, v in DEFINITIONS.items() if k in CONTROLS},
             **GEOMETRY_QUANTITIES,
+            **({} if medoid == "point" else {"mean_to_medoid": MEAN_TO_MEDOID_CENTROID_LANGUAGE}),
+            "medoid": MEDOID_DEFINITIONS[medoid],
         },
         "notes": notes,
-        "variant": _variant_record(variant),
+        "variant": {**_variant_record(variant), "medoid": medoid},
     }
     if geometry:
         out["geometry"] = geo

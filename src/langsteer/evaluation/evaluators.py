@@ -2,10 +2,11 @@
 
 Each evaluator has a ``name``, a declared ``primary_metric`` (unprefixed; ``primary_key`` is the
 prefixed key) and ``evaluate(...)`` (also ``__call__``) returning ONE flat dict whose keys all
-start with ``"<name>."``. Values are floats, except identifiers: medoid language codes, the
-retrieval variant (``<name>.variant.direction`` ...) and correlation notes. The variant travels in
-the same dict as the numbers because "top-1 accuracy" means different things in MTEB,
-sentence-transformers, Mexa and xSIM: every number must carry its definition.
+start with ``"<name>."``. Values are floats, except identifiers: the medoid (description,
+language, row index), the retrieval variant (``<name>.variant.direction`` ...) and correlation
+notes. The variant travels in the same dict as the numbers because "top-1 accuracy" means
+different things in MTEB, sentence-transformers, Mexa and xSIM: every number must carry its
+definition.
 
 Embeddings are ``{language: (n, d)}`` with aligned rows (see :mod:`langsteer.evaluation.geometry`);
 :class:`EncoderBitextEvaluator` produces them from any :class:`Encoder` and a corpus mapping.
@@ -20,8 +21,10 @@ import numpy as np
 
 from langsteer.evaluation.correlation import PAPER_ROWS, paper_correlations
 from langsteer.evaluation.geometry import (
+    MEDOID_VARIANTS,
     CenterMode,
     Embeddings,
+    MedoidVariant,
     center,
     centroid_distances,
     check_embeddings,
@@ -256,6 +259,9 @@ class GeometryEvaluator(Evaluator):
     """Table 1: :func:`geometry.geometry_summary` of the pre and post spaces, prefixed.
 
     Primary: ``delta.mean_pairwise_centroid`` (post - pre; negative = languages moved closer).
+    ``medoid``: ``"point"`` (default, the paper's medoid of the space: one sentence embedding) or
+    ``"centroid-language"``; recorded as ``variant.medoid`` (see
+    :data:`~langsteer.evaluation.geometry.MEDOID_DEFINITIONS`).
     """
 
     primary_metric = "delta.mean_pairwise_centroid"
@@ -266,14 +272,18 @@ class GeometryEvaluator(Evaluator):
         languages: Sequence[str] | None = None,
         *,
         centering: CenterMode = "none",
+        medoid: MedoidVariant = "point",
         name: str = "geometry",
     ) -> None:
+        if medoid not in MEDOID_VARIANTS:
+            raise ValueError(f"medoid must be one of {MEDOID_VARIANTS}, got {medoid!r}")
         self.target, self.centering, self.name = target, centering, name
+        self.medoid = medoid
         self.languages = None if languages is None else list(languages)
 
     def evaluate(self, emb_pre: Embeddings, emb_post: Embeddings) -> Metrics:
         pre, post = center(emb_pre, self.centering), center(emb_post, self.centering)
-        out = geometry_summary(pre, post, self.target, self.languages)
+        out = geometry_summary(pre, post, self.target, self.languages, medoid=self.medoid)
         out["variant.centering"] = self.centering
         out["variant.distance"] = "cosine distance; centroid = mean of raw vectors"
         return self._prefixed(out)

@@ -14,6 +14,12 @@ Two language-level distances, named so that they are never confused:
 * **parallel** distance: mean over sentences ``i`` of the cosine distance between ``a_i`` and its
   translation ``b_i``; meaningful with or without centring.
 
+The **medoid** of a space (Table 1's "distance to the medoid") has two named variants
+(:data:`MEDOID_DEFINITIONS`): ``"point"`` (default, our reading of the paper's "medoid of the
+space") is one sentence embedding, the point of the pooled space with the smallest summed cosine
+distance to all the other points; ``"centroid-language"`` is the language whose centroid has the
+smallest summed centroid distance to the other centroids (this package's earlier definition).
+
 Every per-layer quantity is computed on one layer ``(n, d)``; :func:`map_layers` loops layers of
 ``(n, n_layers, d)`` arrays.
 """
@@ -31,6 +37,21 @@ Embeddings = Mapping[str, np.ndarray]
 Pair = tuple[str, str]
 Kind = Literal["centroid", "parallel"]
 CenterMode = Literal["none", "global", "per-language"]
+MedoidVariant = Literal["point", "centroid-language"]
+MEDOID_VARIANTS: tuple[str, ...] = ("point", "centroid-language")
+MEDOID_DEFINITIONS = {
+    "point": (
+        "medoid = the sentence embedding (any language, any sentence) with the smallest summed "
+        "cosine distance to all the other sentence embeddings of that space, all languages pooled "
+        "(zero rows excluded); a language's distance to it = mean over that language's sentences "
+        "of the cosine distance to that point"
+    ),
+    "centroid-language": (
+        "medoid = the language whose raw-mean centroid has the smallest summed cosine distance to "
+        "the other languages' centroids; a language's distance to it = cosine distance between "
+        "the two centroids (0 for the medoid language itself)"
+    ),
+}
 
 # A centroid shorter than this fraction of the mean row norm is treated as zero (NaN distance).
 _ZERO_CENTROID_RTOL = 1e-6
@@ -152,26 +173,188 @@ def _pair_table(emb: Embeddings, kind: Kind, languages: Sequence[str] | None) ->
     raise ValueError(f"kind must be 'centroid' or 'parallel', got {kind!r}")
 
 
-def medoid(emb: Embeddings, languages: Sequence[str] | None = None, kind: Kind = "centroid") -> str:
-    """Language with the smallest summed distance to all others (first one on exact ties).
+@dataclass(frozen=True, eq=False)
+class Medoid:
+    """The medoid of one space, and which definition (``variant``) produced it.
 
-    NaN distances make the sum NaN; if every language is NaN (e.g. after per-language centring
-    with ``kind="centroid"``) there is no medoid and we raise rather than pick arbitrarily.
+    ``"point"``: ``language`` and ``index`` (row = sentence id) name the sentence embedding,
+    ``vector`` is its raw float64 copy, ``summed_distance`` its summed cosine distance to all the
+    other (non-zero) points. ``"centroid-language"``: ``language`` is the medoid language,
+    ``index`` and ``vector`` are None, ``summed_distance`` its summed distance to the other
+    languages (of the ``kind`` used, centroid or parallel).
+    """
+
+    variant: str
+    language: str
+    index: int | None
+    vector: np.ndarray | None
+    summed_distance: float
+
+    def describe(self) -> str:
+        """``"fra_Latn #12"`` for a point (language, row), the language code otherwise."""
+        return self.language if self.index is None else f"{self.language} #{self.index}"
+
+
+def _check_medoid_variant(variant: str) -> None:
+    if variant not in MEDOID_VARIANTS:
+        raise ValueError(f"medoid variant must be one of {MEDOID_VARIANTS}, got {variant!r}")
+
+
+def _unit_rows_valid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows in float64 with zero or non-finite rows set to 0, and the mask of valid rows."""
+    x = _f64(x)
+    norms = np.linalg.norm(x, axis=1)
+    valid = np.isfinite(norms) & (norms > 0)
+    unit = np.zeros_like(x)
+    unit[valid] = x[valid] / norms[valid, None]
+    return unit, valid
+
+
+def _rows_per_block(d: int, block_rows: int | None) -> int:
+    if block_rows is None:
+        return max(1, _BLOCK_ELEMENTS // max(d, 1))
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    return int(block_rows)
+
+
+def summed_point_distances(
+    emb: Embeddings, languages: Sequence[str] | None = None, *, block_rows: int | None = None
+) -> dict[str, np.ndarray]:
+    """Per sentence embedding, its summed cosine distance to every other point of the space.
+
+    All languages are pooled: point ``(l, i)`` is compared with every row of every language but
+    itself. Zero (or non-finite) rows have an undefined cosine: they get NaN and are left out of
+    everyone else's sum. Exact in float64 without an ``N x N`` matrix: with unit rows ``u`` and
+    ``S`` the sum of all valid unit rows, ``sum_{j != i} (1 - u_i . u_j) = (N - 1) -
+    (u_i . S - u_i . u_i)``; two passes over blocks of ``block_rows`` rows (default: about
+    32 MiB of float64 per block), O(N d) time and O(block d) memory.
     """
     langs = check_embeddings(emb, languages)
-    return _medoid_of_table(_pair_table(emb, kind, langs), langs, kind)
+    n, d = np.shape(emb[langs[0]])
+    step = _rows_per_block(d, block_rows)
+    total, count = np.zeros(d), 0
+    for lang in langs:
+        for start in range(0, n, step):
+            unit, valid = _unit_rows_valid(np.asarray(emb[lang])[start : start + step])
+            total += unit.sum(axis=0)
+            count += int(valid.sum())
+    out = {}
+    for lang in langs:
+        sums = np.empty(n)
+        for start in range(0, n, step):
+            unit, valid = _unit_rows_valid(np.asarray(emb[lang])[start : start + step])
+            self_dot = np.einsum("ij,ij->i", unit, unit)
+            block = (count - 1) - (unit @ total - self_dot)
+            sums[start : start + step] = np.where(valid, block, np.nan)
+        out[lang] = sums
+    return out
 
 
-def _medoid_of_table(table: Mapping[Pair, float], langs: list[str], kind: str) -> str:
+def point_medoid(
+    emb: Embeddings, languages: Sequence[str] | None = None, *, block_rows: int | None = None
+) -> Medoid:
+    """The paper's medoid (our reading): the sentence embedding closest to all the others.
+
+    The point ``(language, row)`` with the smallest :func:`summed_point_distances`, all languages
+    pooled; the first in (language order, row) order on exact ties. Raises when every row is zero.
+    """
+    langs = check_embeddings(emb, languages)
+    n = np.shape(emb[langs[0]])[0]
+    sums = summed_point_distances(emb, langs, block_rows=block_rows)
+    flat = np.concatenate([sums[lang] for lang in langs])
+    if np.all(np.isnan(flat)):
+        raise ValueError("medoid undefined: every sentence embedding is zero")
+    k = int(np.nanargmin(flat))
+    lang, row = langs[k // n], k % n
+    vector = _f64(np.asarray(emb[lang])[row]).copy()
+    return Medoid("point", lang, int(row), vector, float(flat[k]))
+
+
+def centroid_language_medoid(
+    emb: Embeddings, languages: Sequence[str] | None = None, kind: Kind = "centroid"
+) -> str:
+    """Language with the smallest summed distance to all others (first one on exact ties).
+
+    The ``"centroid-language"`` medoid variant. NaN distances make the sum NaN; if every language
+    is NaN (e.g. after per-language centring with ``kind="centroid"``) there is no medoid and we
+    raise rather than pick arbitrarily.
+    """
+    langs = check_embeddings(emb, languages)
+    return _language_medoid_of_table(_pair_table(emb, kind, langs), langs, kind)[0]
+
+
+def _language_medoid_of_table(
+    table: Mapping[Pair, float], langs: list[str], kind: str
+) -> tuple[str, float]:
     if len(langs) == 1:
-        return langs[0]
+        return langs[0], 0.0
     sums = np.array([sum(pair_value(table, a, b) for b in langs if b != a) for a in langs])
     if np.all(np.isnan(sums)):
         raise ValueError(f"medoid undefined: all {kind} distances are NaN (zero centroids?)")
-    return langs[int(np.nanargmin(sums))]
+    k = int(np.nanargmin(sums))
+    return langs[k], float(sums[k])
+
+
+def medoid(
+    emb: Embeddings,
+    languages: Sequence[str] | None = None,
+    kind: Kind | None = None,
+    *,
+    variant: MedoidVariant = "point",
+    block_rows: int | None = None,
+) -> Medoid:
+    """The medoid of the space under ``variant`` (see :data:`MEDOID_DEFINITIONS`).
+
+    ``"point"`` (default): :func:`point_medoid`. ``"centroid-language"``: the language of
+    :func:`centroid_language_medoid` with ``kind`` (default ``"centroid"``); ``kind`` applies to
+    that variant only. Raises when the medoid is undefined (all rows / all centroids zero).
+    """
+    _check_medoid_variant(variant)
+    langs = check_embeddings(emb, languages)
+    if variant == "point":
+        if kind is not None:
+            raise ValueError("kind applies to the 'centroid-language' medoid only")
+        return point_medoid(emb, langs, block_rows=block_rows)
+    kind = "centroid" if kind is None else kind
+    lang, total = _language_medoid_of_table(_pair_table(emb, kind, langs), langs, kind)
+    return Medoid("centroid-language", lang, None, None, total)
 
 
 _medoid = medoid  # distance_to_medoid's argument is also called ``medoid``
+
+
+def distance_to_point(
+    emb: Embeddings,
+    point: np.ndarray,
+    languages: Sequence[str] | None = None,
+    *,
+    block_rows: int | None = None,
+) -> dict[str, float]:
+    """Per language, mean over its sentences of the cosine distance to one vector ``point``.
+
+    Zero rows (undefined cosine) are left out of their language's mean; NaN for a language with
+    no valid row, and for every language when ``point`` is zero.
+    """
+    langs = check_embeddings(emb, languages)
+    n, d = np.shape(emb[langs[0]])
+    p = _f64(point).reshape(-1)
+    norm = float(np.linalg.norm(p))
+    if p.shape != (d,):
+        raise ValueError(f"point must have shape ({d},), got {p.shape}")
+    if not (np.isfinite(norm) and norm > 0):
+        return {lang: float("nan") for lang in langs}
+    p = p / norm
+    step = _rows_per_block(d, block_rows)
+    out = {}
+    for lang in langs:
+        total, count = 0.0, 0
+        for start in range(0, n, step):
+            unit, valid = _unit_rows_valid(np.asarray(emb[lang])[start : start + step])
+            total += float((1.0 - unit[valid] @ p).sum())
+            count += int(valid.sum())
+        out[lang] = total / count if count else float("nan")
+    return out
 
 
 def distance_to_target(
@@ -197,15 +380,31 @@ def distance_to_target(
 
 def distance_to_medoid(
     emb: Embeddings,
-    medoid: str | None = None,
+    medoid: Medoid | str | None = None,
     languages: Sequence[str] | None = None,
-    kind: Kind = "centroid",
+    kind: Kind | None = None,
+    *,
+    variant: MedoidVariant = "point",
+    block_rows: int | None = None,
 ) -> dict[str, float]:
-    """Distance of every language to the medoid of *this* space (computed here if not given)."""
+    """Distance of every language to the medoid of *this* space (computed here if not given).
+
+    ``medoid`` None: computed with ``variant`` (and ``kind`` for ``"centroid-language"``). A
+    ``"point"`` :class:`Medoid`: per language, mean over its sentences of the cosine distance to
+    that point (:func:`distance_to_point`). A language code or a ``"centroid-language"``
+    :class:`Medoid`: :func:`distance_to_target` to that language with ``kind`` (default
+    ``"centroid"``), so the medoid language itself is at 0.
+    """
     langs = check_embeddings(emb, languages)
     if medoid is None:
-        medoid = _medoid(emb, langs, kind=kind)
-    return distance_to_target(emb, medoid, langs, kind=kind)
+        medoid = _medoid(emb, langs, kind, variant=variant, block_rows=block_rows)
+    if isinstance(medoid, Medoid) and medoid.variant == "point":
+        if kind is not None:
+            raise ValueError("kind applies to the 'centroid-language' medoid only")
+        assert medoid.vector is not None
+        return distance_to_point(emb, medoid.vector, langs, block_rows=block_rows)
+    lang = medoid.language if isinstance(medoid, Medoid) else medoid
+    return distance_to_target(emb, lang, langs, kind="centroid" if kind is None else kind)
 
 
 def mean_cosine(emb: Embeddings | np.ndarray, *, n_pairs: int = 10_000, seed: int = 0) -> float:
@@ -452,23 +651,50 @@ def _mean(values: Iterable[float]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _space_summary(emb: Embeddings, target: str, langs: list[str], prefix: str) -> dict[str, Any]:
+def _medoid_summary(
+    emb: Embeddings,
+    langs: list[str],
+    cen: Mapping[Pair, float],
+    variant: str,
+    block_rows: int | None,
+) -> tuple[Medoid | None, dict[str, float]]:
+    """The medoid of one space and every language's distance to it; (None, NaNs) if undefined."""
+    _check_medoid_variant(variant)
+    nan = float("nan")
+    try:
+        if variant == "point":
+            med = point_medoid(emb, langs, block_rows=block_rows)
+        else:  # reuse the centroid table already computed
+            lang, total = _language_medoid_of_table(cen, langs, "centroid")
+            med = Medoid("centroid-language", lang, None, None, total)
+    except ValueError:  # all rows / all centroids zero: no medoid, say so with NaNs
+        return None, {lang: nan for lang in langs}
+    if med.vector is not None:
+        return med, distance_to_point(emb, med.vector, langs, block_rows=block_rows)
+    return med, {lang: pair_value(cen, lang, med.language) for lang in langs}
+
+
+def _space_summary(
+    emb: Embeddings,
+    target: str,
+    langs: list[str],
+    prefix: str,
+    medoid_variant: str = "point",
+    block_rows: int | None = None,
+) -> dict[str, Any]:
     cen = centroid_distances(emb, langs)
     par = parallel_distances(emb, langs)
-    try:
-        med: str | None = _medoid_of_table(cen, langs, "centroid")
-    except ValueError:  # all centroids zero (per-language centred): no medoid, say so with NaNs
-        med = None
-    nan = float("nan")
-    to_med = {lang: pair_value(cen, lang, med) if med else nan for lang in langs}
+    med, to_med = _medoid_summary(emb, langs, cen, medoid_variant, block_rows)
     to_tgt = {lang: pair_value(cen, lang, target) for lang in langs}
     to_tgt_par = {lang: pair_value(par, lang, target) for lang in langs}
-    others = [lang for lang in langs if lang not in (target, med)]
+    nontarget = [lang for lang in langs if lang != target]
     out: dict[str, Any] = {
         f"{prefix}.mean_pairwise_centroid": _mean(cen.values()),
         f"{prefix}.mean_pairwise_parallel": _mean(par.values()),
-        f"{prefix}.medoid": med if med is not None else "",
-        f"{prefix}.mean_to_medoid_nontarget": _mean(to_med[lang] for lang in others),
+        f"{prefix}.medoid": med.describe() if med is not None else "",
+        f"{prefix}.medoid_language": med.language if med is not None else "",
+        f"{prefix}.medoid_index": "" if med is None or med.index is None else str(med.index),
+        f"{prefix}.mean_to_medoid_nontarget": _mean(to_med[lang] for lang in nontarget),
         f"{prefix}.mean_to_target_centroid": _mean(to_tgt[x] for x in langs if x != target),
         f"{prefix}.mean_to_target_parallel": _mean(to_tgt_par[x] for x in langs if x != target),
         f"{prefix}.mean_cosine": mean_cosine(emb),
@@ -486,29 +712,45 @@ def geometry_summary(
     emb_post: Embeddings,
     target: str,
     languages: Sequence[str] | None = None,
+    *,
+    medoid: MedoidVariant = "point",
+    block_rows: int | None = None,
 ) -> dict[str, Any]:
     """Table 1 before and after, as one flat dict.
 
+    ``medoid`` picks the medoid definition (:data:`MEDOID_DEFINITIONS`): ``"point"`` (default,
+    our reading of the paper: the sentence embedding with the smallest summed cosine distance to
+    all others, languages pooled) or ``"centroid-language"`` (the language whose centroid is
+    closest to the other centroids); it is recorded as ``variant.medoid``.
+
     Keys: ``{pre,post}.mean_pairwise_centroid``, ``.mean_pairwise_parallel``, ``.medoid`` (a
-    language code; "" if undefined), ``.mean_to_medoid_nontarget`` (mean over languages that are
-    neither the target nor the medoid), ``.mean_to_target_{centroid,parallel}`` (target excluded),
-    ``.mean_cosine``, per-language ``.to_medoid.<lang>``, ``.to_target.<lang>``,
-    ``.to_target_parallel.<lang>``, per-pair ``.centroid.<a>|<b>`` and ``.parallel.<a>|<b>``; and
-    ``delta.<key>`` = post - pre for every numeric summary key. The post medoid is computed on the
-    post embeddings (the paper's "new space"), so ``post.to_medoid`` measures distances to it.
+    description: ``"fra_Latn #12"`` = row 12 of fra_Latn for ``"point"``, a language code for
+    ``"centroid-language"``; "" if undefined), ``.medoid_language``, ``.medoid_index`` (the row
+    as a string, an identifier like the others; "" for ``"centroid-language"`` or if undefined),
+    ``.mean_to_medoid_nontarget`` (mean of ``.to_medoid.<lang>`` over every language except the
+    target; with ``"centroid-language"`` the medoid language counts, at distance 0),
+    ``.mean_to_target_{centroid,parallel}`` (target excluded), ``.mean_cosine``, per-language
+    ``.to_medoid.<lang>`` (``"point"``: mean over the language's sentences of the cosine distance
+    to the medoid point; ``"centroid-language"``: centroid distance to the medoid language),
+    ``.to_target.<lang>``, ``.to_target_parallel.<lang>``, per-pair ``.centroid.<a>|<b>`` and
+    ``.parallel.<a>|<b>``; ``variant.medoid``; and ``delta.<key>`` = post - pre for every float
+    summary key. The post medoid is computed on the post embeddings (the paper's "new space"), so
+    ``post.to_medoid`` measures distances to it.
     """
+    _check_medoid_variant(medoid)
     langs = check_embeddings(emb_pre, languages)
     check_embeddings(emb_post, langs)
     if target not in langs:
         raise ValueError(f"target {target!r} not among the languages {langs}")
-    pre = _space_summary(emb_pre, target, langs, "pre")
-    post = _space_summary(emb_post, target, langs, "post")
+    pre = _space_summary(emb_pre, target, langs, "pre", medoid, block_rows)
+    post = _space_summary(emb_post, target, langs, "post", medoid, block_rows)
     out = {**pre, **post}
     for key, v_pre in pre.items():
         name = key.split(".", 1)[1]
         v_post = post[f"post.{name}"]
         if name.count(".") == 0 and isinstance(v_pre, float):
             out[f"delta.{name}"] = v_post - v_pre
+    out["variant.medoid"] = medoid
     return out
 
 

@@ -18,7 +18,7 @@ that is not resolvable from float32 embeddings anyway.
 Memory is O(chunk * n), never n x n: chunks of queries against all candidates. One pass yields
 both directions: the row maximum gives the forward answer, a running column maximum the backward
 one (the gold pair on the diagonal is masked). A row with zero norm has no cosine: it raises a
-ValueError (drop it, e.g. an empty sentence).
+ValueError (in practice a centred row equal to its mean: identical sentences).
 """
 
 from __future__ import annotations
@@ -270,15 +270,23 @@ def _normalised(x: Any, name: str, device: torch.device) -> torch.Tensor:
     bad = (~torch.isfinite(t)).any(dim=1).nonzero().flatten().tolist()
     if bad:
         raise ValueError(
-            f"{name} has NaN or inf in {len(bad)} rows (first: {bad[:5]}); NaN embeddings "
-            "usually mean an fp16/bf16 overflow: run with --dtype float32"
+            f"{name} has NaN or inf in {len(bad)} rows (first: {bad[:5]}); from a float16/"
+            "bfloat16 model this is usually an overflow (run in float32: --dtype float32, study "
+            'file model.dtype = "float32"); from a float32 one, check its weights for NaN/inf'
         )
     norm = torch.linalg.vector_norm(t, dim=1)
     zero = (norm == 0).nonzero().flatten().tolist()
     if zero:
+        share = "all of its" if len(zero) == t.shape[0] else "some of its"
         raise ValueError(
             f"{name} has {len(zero)} rows with zero norm (first: {zero[:5]}); cosine is "
-            "undefined for them: drop those sentences (e.g. empty ones) from both sides"
+            f"undefined for them. A model's sentence embedding is practically never exactly "
+            f"zero, so {share} rows equal a mean that was subtracted (centring): those "
+            "sentences share one embedding, i.e. they are identical (repeats kept by "
+            'corpus.duplicates = "keep": use "drop"), identical once cut to run.max_length '
+            "tokens (raise it; CLI --max-length), or the language has a single sentence. Give "
+            "the language distinct sentences (or, for arrays you built, drop the all-zero rows "
+            "from both sides)"
         )
     return t / norm[:, None]
 

@@ -20,6 +20,7 @@ __all__ = [
     "base_model",
     "from_pretrained_objects",
     "load_model",
+    "non_causal_reason",
     "resolve_device",
     "resolve_dtype",
 ]
@@ -34,18 +35,42 @@ DTYPES: dict[str, torch.dtype] = {
 }
 
 
+_DEVICE_FIX = 'use --device cpu or --device auto (study file: model.device = "cpu" or "auto")'
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' = cuda if available, else cpu."""
+    """'auto' = cuda if available, else cpu. A CUDA/MPS device this machine lacks is an error."""
     if isinstance(device, torch.device):
-        return device
-    if device == "auto":
+        dev = device
+    elif device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, ValueError) as e:
-        raise ValueError(
-            f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:0', ..."
-        ) from e
+    else:
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(
+                f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:0', 'mps'"
+            ) from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {str(dev)!r} was asked for but CUDA is not available here (no NVIDIA "
+                f"GPU, no driver, or a CPU-only PyTorch build); {_DEVICE_FIX}"
+            )
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise ValueError(
+                f"device {str(dev)!r} was asked for but this machine has {n} CUDA device(s) "
+                f"(cuda:0..cuda:{n - 1}); {_DEVICE_FIX}"
+            )
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"device {str(dev)!r} was asked for but Apple's MPS backend is not available "
+                f"here (it needs an Apple-silicon Mac and a PyTorch build with MPS); {_DEVICE_FIX}"
+            )
+    return dev
 
 
 def resolve_dtype(
@@ -93,6 +118,10 @@ class LoadedModel:
     dtype: torch.dtype = torch.float32
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     pad_token_source: str = "tokenizer"
+    #: what the weights and tokenizer are: ``"sha256:..."`` of a local folder's (or .gguf
+    #: file's) files, ``"commit:..."`` for a hub id; None = fingerprint the parameters at each
+    #: ``describe()`` (in-memory models, see :mod:`langsteer.models.fingerprint`)
+    content_hash: str | None = None
 
     @property
     def config(self) -> Any:
@@ -143,7 +172,14 @@ class LoadedModel:
         }
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready provenance for result files."""
+        """JSON-ready provenance for result files (and, through them, every cache key).
+
+        ``content_hash`` identifies the weights and tokenizer (files, hub commit, or a parameter
+        fingerprint for in-memory models), so new weights under the same path never reuse the
+        old model's cached responses or embeddings.
+        """
+        from .fingerprint import parameter_fingerprint
+
         return {
             "id": self.model_id,
             "revision": self.revision,
@@ -155,6 +191,7 @@ class LoadedModel:
             "signature": self.signature(),
             "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
             "pad_token_source": self.pad_token_source,
+            "content_hash": self.content_hash or parameter_fingerprint(self.model),
         }
 
 
@@ -200,8 +237,14 @@ def from_pretrained_objects(
     *,
     revision: str | None = None,
     gguf_file: str | None = None,
+    content_hash: str | None = None,
 ) -> LoadedModel:
-    """Wrap already-built objects (tests, tiny models, a model you built yourself)."""
+    """Wrap already-built objects (tests, tiny models, a model you built yourself).
+
+    Without ``content_hash`` (what the weights are, e.g. the hash of the files they came from)
+    ``describe()`` fingerprints the parameters each time it is called, so cache keys follow
+    in-place edits of the weights.
+    """
     model.eval()
     source = _ensure_pad(model, tokenizer)
     return LoadedModel(
@@ -213,7 +256,70 @@ def from_pretrained_objects(
         dtype=_model_dtype(model),
         device=_model_device(model),
         pad_token_source=source,
+        content_hash=content_hash,
     )
+
+
+#: encoder families whose ``*ForCausalLM`` class is causal only with ``config.is_decoder`` (used
+#: when the attention modules do not say it themselves, in older transformers)
+_ENCODER_FAMILIES = frozenset(
+    {
+        "bert",
+        "bert-generation",
+        "big_bird",
+        "camembert",
+        "data2vec-text",
+        "electra",
+        "ernie",
+        "megatron-bert",
+        "rembert",
+        "roberta",
+        "roberta-prelayernorm",
+        "xlm-roberta",
+        "xlm-roberta-xl",
+        "xmod",
+    }
+)
+
+
+def non_causal_reason(model: torch.nn.Module) -> str | None:
+    """Why ``model`` does not attend causally (a sentence's later tokens reach earlier
+    positions), or None for a causal decoder.
+
+    Checked in order: an encoder-decoder config; ``use_bidirectional_attention`` (e.g.
+    EmbeddingGemma); the ``is_causal`` flag transformers sets on self-attention modules (False for
+    a BERT-style encoder loaded without ``is_decoder=True``; GPT-NeoX and others leave
+    ``config.is_decoder`` False although they are causal, so the config flag alone would be
+    wrong); and, where attention modules carry no flag, an encoder family without ``is_decoder``.
+    """
+    cfg = getattr(model, "config", None)
+    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+    if getattr(cfg, "is_encoder_decoder", False):
+        return "its config is an encoder-decoder (is_encoder_decoder = true)"
+    if getattr(text_cfg, "use_bidirectional_attention", False):
+        return "its config sets use_bidirectional_attention = true"
+    flagged = False
+    for name, module in model.named_modules():
+        if not hasattr(module, "is_causal") or not isinstance(module.is_causal, bool):
+            continue
+        lowered = name.lower()
+        if (
+            getattr(module, "is_cross_attention", False)
+            or "cross" in lowered
+            or ("encoder_attn" in lowered)
+        ):
+            continue
+        flagged = True
+        if not module.is_causal:
+            return f"its self-attention {name} ({type(module).__name__}) is bidirectional"
+    model_type = getattr(text_cfg, "model_type", None)
+    if (
+        not flagged
+        and model_type in _ENCODER_FAMILIES
+        and not getattr(text_cfg, "is_decoder", False)
+    ):
+        return f"it is a {model_type} encoder without is_decoder = true"
+    return None
 
 
 def _looks_local(name: str) -> bool:
@@ -232,14 +338,24 @@ def load_model(
     device_map: str | dict[str, Any] | None = None,
     trust_remote_code: bool = False,
     cache_dir: str | None = None,
+    allow_non_causal: bool = False,
+    memo_dir: str | Path | None = None,
 ) -> LoadedModel:
     """Load a causal LM and its tokenizer from a hub id or a local directory (or .gguf file).
 
     With ``device_map`` the placement is left to transformers/accelerate (no ``.to(device)``).
+    ``cache_dir`` is transformers' download cache; ``memo_dir`` the langsteer cache root where
+    the hashes of local model files are memoised (default ``$LANGSTEER_CACHE`` or
+    ``~/.cache/langsteer``). A model that does not attend causally (a BERT-style encoder) is
+    refused unless ``allow_non_causal`` (CLI ``--allow-non-causal``, study key
+    ``model.allow_non_causal``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .fingerprint import check_safetensors, files_content_hash, model_files, weight_files
+
     model_id = model
+    path: Path | None = None
     if _looks_local(model):
         path = Path(model).expanduser()
         if path.is_file() and path.suffix == ".gguf" and gguf_file is None:
@@ -264,15 +380,61 @@ def load_model(
     }
     if gguf_file is not None:
         kwargs["gguf_file"] = gguf_file
-    tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
-    mkw = dict(kwargs, dtype=torch_dtype)
-    if device_map is not None:
-        mkw["device_map"] = device_map
-    hf_model = AutoModelForCausalLM.from_pretrained(model, **mkw)
+    if path is not None and path.is_dir() and gguf_file is None:
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"model folder {path} has no config.json, so it is no Hugging Face model folder; "
+                "give a folder written by save_pretrained (or a hub snapshot), or a .gguf file"
+            )
+        for weights in weight_files(path):
+            if weights.suffix == ".safetensors":  # a truncated file: name it, not a traceback
+                check_safetensors(weights)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, **kwargs)
+        mkw = dict(kwargs, dtype=torch_dtype)
+        if device_map is not None:
+            mkw["device_map"] = device_map
+        hf_model = AutoModelForCausalLM.from_pretrained(model, **mkw)
+    except Exception as exc:
+        # damaged or missing files, unknown hub ids, no network, out of memory: one line that
+        # names the model for the CLI instead of a traceback (an ImportError already is one)
+        if isinstance(exc, ImportError) or not (
+            isinstance(exc, (OSError, RuntimeError, EOFError, ValueError))
+            or type(exc).__name__ in ("SafetensorError", "UnpicklingError")
+        ):
+            raise
+        where = f"folder {path}" if path is not None else f"{model!r}"
+        hint = (
+            "; check (or save again) the files in that folder"
+            if path is not None
+            else "; check the hub id, the revision (--revision, model.revision) and the network"
+        )
+        raise ValueError(
+            f"could not load the model from {where}: {type(exc).__name__}: {exc}{hint}"
+        ) from exc
     if device_map is None:
         hf_model.to(dev)
+    reason = non_causal_reason(hf_model)
+    if reason is not None and not allow_non_causal:
+        raise ValueError(
+            f"model {model_id!r} is not a causal language model: {reason}. Expert finding, "
+            "interventions and sentence embeddings here assume causal attention (with "
+            "bidirectional attention every position sees the whole sentence). Use a decoder-only "
+            "model, or force it with --allow-non-causal (study file: model.allow_non_causal = "
+            "true)"
+        )
+    if path is not None:
+        content = files_content_hash(model_files(path, gguf_file), memo_dir, base=path)
+    else:
+        commit = getattr(hf_model.config, "_commit_hash", None)
+        content = f"commit:{commit}" if commit else None
     loaded = from_pretrained_objects(
-        hf_model, tokenizer, model_id=model_id, revision=revision, gguf_file=gguf_file
+        hf_model,
+        tokenizer,
+        model_id=model_id,
+        revision=revision,
+        gguf_file=gguf_file,
+        content_hash=content,
     )
     loaded.dtype = torch_dtype
     return loaded

@@ -69,8 +69,8 @@ def experts_section(ctx: Ctx) -> list[Block]:
 GEOMETRY_ROWS = {
     "mean_pairwise_centroid": "Mean distance between language centroids (all pairs)",
     "mean_pairwise_parallel": "Mean distance between translations (all pairs)",
-    "mean_to_medoid_nontarget": "Mean distance to the medoid (languages but target and medoid)",
-    "medoid": "Medoid language",
+    "mean_to_medoid_nontarget": "Mean distance to the medoid (every language but the target)",
+    "medoid": "Medoid",
     "mean_to_target_centroid": "Mean distance to the target (centroids)",
     "mean_to_target_parallel": "Mean distance to the target (translations)",
     "mean_cosine": "Mean cosine similarity of unrelated sentences (anisotropy)",
@@ -81,6 +81,26 @@ def _change(key: str, a: Any, b: Any) -> str:
     if key == "medoid":
         return "same" if a == b else "changed"
     return num(_diff(b, a), signed=True)
+
+
+def _medoid_cell(value: Any) -> str:
+    """'fra_Latn #12' (a sentence embedding: language, row) or a language code, for readers."""
+    lang, sep, row = str(value).partition(" #") if value is not None else ("", "", "")
+    return f"{label(lang)} #{row}" if sep else label(value)
+
+
+def _medoid_text(variant: Any) -> tuple[str, str]:
+    """What the medoid is, and what a per-language distance to it is, under ``variant.medoid``.
+
+    Results without the key predate the option and used the centroid-language medoid.
+    """
+    if variant in (None, "centroid-language"):
+        return "the language whose centroid is closest to all others", "between centroids"
+    return (
+        "the sentence embedding (any language) with the smallest summed cosine distance to all "
+        "others",
+        "mean over the language's sentences",
+    )
 
 
 def geometry_section(ctx: Ctx) -> list[Block]:
@@ -94,16 +114,17 @@ def geometry_section(ctx: Ctx) -> list[Block]:
         for key, text in GEOMETRY_ROWS.items():
             pre, post = g.get(f"geometry.pre.{key}"), g.get(f"geometry.post.{key}")
             rpost = rg.get(f"geometry.post.{key}") if has_rnd else None
-            cell, change = label if key == "medoid" else num, partial(_change, key)
+            cell, change = _medoid_cell if key == "medoid" else num, partial(_change, key)
             if pre is not None or post is not None:
                 rows.append(_compare_row(text, pre, post, rpost, has_rnd, cell, change))
         header = ["Quantity (cosine distance unless stated)", *PRE_POST]
         header += WITH_RANDOM if has_rnd else ()
+        med_what, med_how = _medoid_text(g.get("geometry.variant.medoid"))
         cap = (
             f"Cosine distance = 1 - cos ({plain(g.get('geometry.variant.distance', 'n/a'))}; "
             f"centring {plain(g.get('geometry.variant.centering', 'n/a'))}). Translations = mean "
-            "distance between a sentence and its translation. Medoid = the language closest to "
-            "all others in that space. " + (ctx.random_note() if has_rnd else "")
+            f"distance between a sentence and its translation. Medoid = {med_what} in that "
+            "space. " + (ctx.random_note() if has_rnd else "")
         )
         cols = ["pre", "post"] + (["random"] if has_rnd else [])
         per_lang = []
@@ -116,7 +137,8 @@ def geometry_section(ctx: Ctx) -> list[Block]:
         head2 = ["Language", *(f"to medoid, {c}" for c in cols)]
         head2 += [f"to {name(lang)}, {c}" for c in cols]
         out += [Heading(label(lang), 3), Table(header, rows, cap)]
-        out.append(Table(head2, per_lang, "Per language: cosine distance between centroids."))
+        cap2 = f"Per language: cosine distance; to medoid {med_how}, to target between centroids."
+        out.append(Table(head2, per_lang, cap2))
     return out
 
 
