@@ -51,7 +51,7 @@ def make_sentences(n: int) -> list[str]:
 
 def worker(args) -> None:
     """One process (single, or one rank of the launched run): time both stages, save results."""
-    from langsteer.distributed import collect_responses_distributed, encode_distributed
+    from langsteer.encoding.distributed import collect_responses_distributed, encode_distributed
     from langsteer.models import resolve_units
 
     loaded = make_model(args.hidden, args.layers)

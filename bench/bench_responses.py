@@ -23,14 +23,14 @@ import time
 
 import torch
 
-from langsteer.batching import forward_kwargs, iter_batches, tokenize_unique
+from langsteer.encoding.batching import forward_kwargs, iter_batches, tokenize_unique
 from langsteer.models import base_model, from_pretrained_objects, resolve_units, tiny_tokenizer
-from langsteer.responses import _Recorder, collect_responses
+from langsteer.encoding.responses import _Recorder, collect_responses
 
 
 def make_model(name: str):
     if name == "embedded":
-        from langsteer.embedded import load_embedded
+        from langsteer.models.embedded import load_embedded
 
         return load_embedded(device="cpu", dtype="float32")
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-import langsteer.experts as experts_mod
-from langsteer.experts import ExpertFinder
+import langsteer.methods.experts as experts_mod
+from langsteer.methods.experts import ExpertFinder
 
 
 def status_kb(field: str) -> int:

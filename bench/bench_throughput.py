@@ -22,10 +22,10 @@ import argparse
 import torch
 
 from bench_responses import interleaved, make_model, make_sentences
-from langsteer.batching import forward_kwargs, iter_batches, tokenize_unique
-from langsteer.embeddings import encode
+from langsteer.encoding.batching import forward_kwargs, iter_batches, tokenize_unique
+from langsteer.encoding.embeddings import encode
 from langsteer.models import base_model, resolve_units
-from langsteer.responses import collect_responses
+from langsteer.encoding.responses import collect_responses
 
 
 def matmul_bench(shapes: list[tuple[int, int]], rows: int):

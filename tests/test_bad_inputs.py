@@ -19,10 +19,10 @@ import torch
 from langsteer import embedded
 from langsteer.cli import main
 from langsteer.config import ConfigError, config_from_dict
-from langsteer.embeddings import encode
-from langsteer.experts import ExpertFinder, ExpertSet, UnreliableExpertsWarning
-from langsteer.finding import find_experts
-from langsteer.interventions import intervene
+from langsteer.encoding.embeddings import encode
+from langsteer.methods.experts import ExpertFinder, ExpertSet, UnreliableExpertsWarning
+from langsteer.methods.experts import find_experts
+from langsteer.methods.forcing import intervene
 from langsteer.metrics.retrieval import retrieval_top1
 from langsteer.models import (
     SUPPORTED_ARCHITECTURES,
@@ -35,8 +35,8 @@ from langsteer.models import (
     tiny_tokenizer,
 )
 from langsteer.models.loading import non_causal_reason
-from langsteer.pipeline import run_study
-from langsteer.responses import collect_responses
+from langsteer.study.pipeline import run_study
+from langsteer.encoding.responses import collect_responses
 from tests.test_experts import toy_corpus
 from tests.test_pipeline import make_parallel_dir, save_tiny_model
 

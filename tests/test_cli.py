@@ -7,7 +7,7 @@ import json
 import pytest
 
 from langsteer.cli import main
-from langsteer.experts import ExpertSet
+from langsteer.methods.experts import ExpertSet
 from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
 

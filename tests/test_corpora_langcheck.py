@@ -352,8 +352,8 @@ def test_cli_refuses_a_mislabelled_file_and_names_the_flag(tmp_path, capsys):
 # ---------------------------------------------------------------------------------- a study
 def test_study_with_target_listed_first_reports_retrieval_keyed_by_the_file(tmp_path, monkeypatch):
     """The user's case: ``eng-jpn.tsv`` (English first), targets ``["jpn", "eng"]``."""
-    import langsteer.pipeline as pipeline
-    from langsteer.embeddings import encode
+    import langsteer.study.pipeline as pipeline
+    from langsteer.encoding.embeddings import encode
     from langsteer.models import load_model
 
     model_dir = save_tiny_model(tmp_path / "model")

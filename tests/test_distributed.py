@@ -19,19 +19,19 @@ import numpy as np
 import pytest
 import torch
 
-from langsteer.batching import TokenizedSentences, tokenize_unique
-from langsteer.distributed import (
+from langsteer.encoding.batching import TokenizedSentences, tokenize_unique
+from langsteer.encoding.distributed import (
     batch_plan,
     collect_responses_distributed,
     distributed_state,
     encode_distributed,
     shard_rows,
 )
-from langsteer.embeddings import encode
-from langsteer.experts import ExpertFinder
+from langsteer.encoding.embeddings import encode
+from langsteer.methods.experts import ExpertFinder
 from langsteer.metrics import retrieval_top1
 from langsteer.models import resolve_units, tiny_model, tiny_tokenizer
-from langsteer.responses import collect_responses
+from langsteer.encoding.responses import collect_responses
 
 ENGLISH = [
     "the cat sleeps",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from langsteer.embeddings import LangsteerEncoder, encode
+from langsteer.encoding.embeddings import LangsteerEncoder, encode
 from langsteer.evaluation import Encoder
-from langsteer.finding import find_experts
-from langsteer.interventions import intervene
+from langsteer.methods.experts import find_experts
+from langsteer.methods.forcing import intervene
 from langsteer.models import tiny_model
 from tests.test_experts import toy_corpus
 from tests.test_responses import SENTENCES

@@ -461,7 +461,7 @@ def test_pick_controls_falls_back_to_optimistic_and_says_so() -> None:
 @pytest.mark.parametrize("n_center", [0, 8])
 def test_pipeline_controls_per_layer_and_the_no_heldout_warning(tmp_path, n_center) -> None:
     from langsteer.config import config_from_dict
-    from langsteer.pipeline import run_study
+    from langsteer.study.pipeline import run_study
     from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
     save_tiny_model(tmp_path / "model")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from langsteer.corpora import Corpus
-from langsteer.experts import ExpertFileMismatchError, ExpertFinder, ExpertSet
-from langsteer.finding import find_experts
+from langsteer.methods.experts import ExpertFileMismatchError, ExpertFinder, ExpertSet
+from langsteer.methods.experts import find_experts
 from langsteer.models import SUPPORTED_ARCHITECTURES, plant_language_unit, tiny_model
 
 # two "languages" with disjoint alphabets: the planted unit reads language A's letters

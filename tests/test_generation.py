@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers.pytorch_utils import Conv1D
 
-from langsteer.finding import find_experts
+from langsteer.methods.experts import find_experts
 from langsteer.generation import generate_samples
-from langsteer.interventions import intervene
+from langsteer.methods.forcing import intervene
 from langsteer.models import plant_language_unit, resolve_units, tiny_model
 from langsteer.models.tiny import _planted_token_ids
 from tests.test_experts import toy_corpus

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from langsteer.finding import find_experts
-from langsteer.interventions import intervene, random_control_units
+from langsteer.methods.experts import find_experts
+from langsteer.methods.forcing import intervene, random_control_units
 from langsteer.models import SUPPORTED_ARCHITECTURES, tiny_model
 from tests.test_experts import toy_corpus
 
@@ -210,7 +210,7 @@ def test_bad_options_and_mismatched_experts():
     for bad in ({"mode": "boost"}, {"positions": "first"}, {"value": "max"}, {"control": "x"}):
         with pytest.raises(ValueError):
             intervene(loaded, ex, **bad)
-    from langsteer.experts import ExpertFileMismatchError
+    from langsteer.methods.experts import ExpertFileMismatchError
 
     with pytest.raises(ExpertFileMismatchError):
         intervene(tiny_model("qwen2"), ex)

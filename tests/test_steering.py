@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from langsteer.config import config_from_dict
-from langsteer.embeddings import encode, intervention_key
+from langsteer.encoding.embeddings import encode, intervention_key
 from langsteer.generation import generate_samples
 from langsteer.models import base_model, decoder_blocks, from_pretrained_objects, tiny_model
 from langsteer.models.tiny import SUPPORTED_ARCHITECTURES, tiny_config, tiny_tokenizer
-from langsteer.steering import SteeringVector, middle_layer, resolve_steering_layer
+from langsteer.methods.residual import SteeringVector, middle_layer, resolve_steering_layer
 from tests.test_experts import toy_corpus
 
 
@@ -184,7 +184,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_study_with_steering_vector(tmp_path):
-    from langsteer.pipeline import run_study
+    from langsteer.study.pipeline import run_study
     from langsteer.report.build import write_report
     from tests.test_pipeline import make_parallel_dir, save_tiny_model
 

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from langsteer.evaluation.perplexity import perplexity
-from langsteer.finding import find_experts
+from langsteer.methods.experts import find_experts
 from langsteer.generation import generate_samples
-from langsteer.langid import language_rates
+from langsteer.generation.langid import language_rates
 from langsteer.models import tiny_model
-from langsteer.sweep import steering_sweep
+from langsteer.generation.sweep import steering_sweep
 from tests.test_experts import toy_corpus
 
 GEN = dict(n_samples=4, seeds=(0, 1), max_new_tokens=6, batch_size=4)

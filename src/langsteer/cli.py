@@ -81,7 +81,7 @@ def _corpus_kwargs(args) -> dict:
 
 
 def _load(args):
-    from langsteer.embedded import EMBEDDED_ALIASES, load_embedded
+    from langsteer.models.embedded import EMBEDDED_ALIASES, load_embedded
     from langsteer.models import load_model
 
     if args.model in EMBEDDED_ALIASES:
@@ -149,8 +149,8 @@ def _corpus(args, languages):
 
 
 def cmd_experts(args) -> int:
-    from langsteer.experts import MIN_SENTENCES_PER_CLASS
-    from langsteer.finding import find_experts
+    from langsteer.methods.experts import MIN_SENTENCES_PER_CLASS
+    from langsteer.methods.experts import find_experts
     from langsteer.languages import normalize_language
     from langsteer.report.text import expert_summary_table
 
@@ -205,7 +205,7 @@ def _finish_study(results: dict, out: Path, metrics_name: str = "results.json") 
 
 def cmd_run(args) -> int:
     from langsteer.config import apply_overrides, load_config
-    from langsteer.pipeline import run_study
+    from langsteer.study.pipeline import run_study
 
     config = apply_overrides(load_config(args.study), args.set or [])
     _check_out_folder(args.out)
@@ -216,7 +216,7 @@ def cmd_run(args) -> int:
 
 def cmd_demo(args) -> int:
     from langsteer.config import DEMO_STUDY, apply_overrides, load_config
-    from langsteer.pipeline import run_study
+    from langsteer.study.pipeline import run_study
 
     config = apply_overrides(load_config(DEMO_STUDY), args.set or [])
     if args.cache_dir:
@@ -230,8 +230,8 @@ def cmd_demo(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from langsteer.config import config_from_dict
-    from langsteer.experts import ExpertSet
-    from langsteer.pipeline import run_study
+    from langsteer.methods.experts import ExpertSet
+    from langsteer.study.pipeline import run_study
 
     _check_out_folder(args.out)
     files = {}
@@ -300,10 +300,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from langsteer.experts import ExpertSet
+    from langsteer.methods.experts import ExpertSet
     from langsteer.io import atomic_write_json, strict_json
     from langsteer.report.text import sweep_table
-    from langsteer.sweep import steering_sweep
+    from langsteer.generation.sweep import steering_sweep
 
     _check_out_file(args.out, "sweep.json")
     _number_or_name(args.value)  # a bad --value fails before the model loads

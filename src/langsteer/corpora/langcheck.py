@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langsteer.corpora.base import Corpus, CorpusError
-from langsteer.langid import UNDETERMINED, identify
+from langsteer.generation.langid import UNDETERMINED, identify
 from langsteer.languages import (
     UnknownLanguageError,
     from_langid,

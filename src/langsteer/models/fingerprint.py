@@ -165,7 +165,7 @@ def files_content_hash(
     ``memo_dir`` is the langsteer cache root (``None``: ``$LANGSTEER_CACHE`` or
     ``~/.cache/langsteer``).
     """
-    from langsteer.embedded import cache_root
+    from langsteer.models.embedded import cache_root
 
     memo_path = cache_root(memo_dir) / MEMO_NAME
     memo = _read_memo(memo_path)

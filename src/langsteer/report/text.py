@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from langsteer.experts import ExpertSet
+from langsteer.methods.experts import ExpertSet
 
 
 def bar(count: int, largest: int, width: int = 40) -> str:

@@ -156,7 +156,7 @@ def generate_samples(
     ``finished`` (an EOS was generated), ``prompt`` (None = BOS only) and ``intervention``
     (``describe()`` of the intervention passed, or None). With a list of prompts, sample ``i``
     continues ``prompt[i % len(prompt)]``. ``intervention`` (an
-    :class:`~langsteer.interventions.Intervention`) is attached for the call if it is not
+    :class:`~langsteer.methods.forcing.Intervention`) is attached for the call if it is not
     already; hooks attached by other means act too but are not recorded.
     """
     seeds = check_sampling_options(
