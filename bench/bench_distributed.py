@@ -33,10 +33,14 @@ def make_model(hidden: int, layers: int):
 
     tok = tiny_tokenizer()
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden,
-        num_hidden_layers=layers, num_attention_heads=8, num_key_value_heads=8,
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=8,
+        num_key_value_heads=8,
         max_position_embeddings=512,
-    )  # fmt: skip
+    )
     cfg._attn_implementation = "eager"
     torch.manual_seed(0)
     return from_pretrained_objects(LlamaForCausalLM(cfg).eval(), tok, model_id="bench-llama")
@@ -51,7 +55,8 @@ def make_sentences(n: int) -> list[str]:
 
 def worker(args) -> None:
     """One process (single, or one rank of the launched run): time both stages, save results."""
-    from langsteer.encoding.distributed import collect_responses_distributed, encode_distributed
+    from langsteer.encoding.embeddings import encode
+    from langsteer.encoding.responses import collect_responses
     from langsteer.models import resolve_units
 
     loaded = make_model(args.hidden, args.layers)
@@ -60,10 +65,10 @@ def worker(args) -> None:
     opts = {"batch_size": args.batch_size, "progress": False}
     times: dict[str, float] = {}
     start = time.perf_counter()
-    r = collect_responses_distributed(loaded, sentences, units, **opts)
+    r = collect_responses(loaded, sentences, units, **opts)
     times["responses"] = time.perf_counter() - start
     start = time.perf_counter()
-    e = encode_distributed(loaded, sentences, **opts)
+    e = encode(loaded, sentences, **opts)
     times["embeddings"] = time.perf_counter() - start
     rank = int(os.environ.get("RANK", "0"))
     if rank == 0:
@@ -86,8 +91,17 @@ def main() -> None:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
         return worker(args)
     n = args.processes
-    me = [__file__, "--n", str(args.n), "--hidden", str(args.hidden), "--layers",
-          str(args.layers), "--batch-size", str(args.batch_size)]  # fmt: skip
+    me = [
+        __file__,
+        "--n",
+        str(args.n),
+        "--hidden",
+        str(args.hidden),
+        "--layers",
+        str(args.layers),
+        "--batch-size",
+        str(args.batch_size),
+    ]
     base = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TOKENIZERS_PARALLELISM": "false"}
     with tempfile.TemporaryDirectory() as tmp, socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,10 +109,27 @@ def main() -> None:
         s.close()
         single = [sys.executable, *me, "--worker", "single", "--out", tmp]
         subprocess.run(single, env={**base, "OMP_NUM_THREADS": str(n)}, check=True)
-        launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                  "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no",
-                  "--dynamo_backend", "no", "--main_process_port", port,
-                  *me, "--worker", "launched", "--out", tmp]  # fmt: skip
+        launch = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(n),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            port,
+            *me,
+            "--worker",
+            "launched",
+            "--out",
+            tmp,
+        ]
         subprocess.run(launch, env={**base, "OMP_NUM_THREADS": "1"}, check=True)
         res = {w: json.loads((Path(tmp) / f"{w}.json").read_text()) for w in ("single", "launched")}
         arrays = {w: np.load(Path(tmp) / f"{w}.npz") for w in ("single", "launched")}

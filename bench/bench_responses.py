@@ -24,8 +24,10 @@ import time
 import torch
 
 from langsteer.encoding.batching import forward_kwargs, iter_batches, tokenize_unique
+from langsteer.encoding.collect import PassSpec
+from langsteer.encoding.recorder import Recorder
+from langsteer.encoding.responses import collect_responses
 from langsteer.models import base_model, from_pretrained_objects, resolve_units, tiny_tokenizer
-from langsteer.encoding.responses import _Recorder, collect_responses
 
 
 def make_model(name: str):
@@ -102,11 +104,11 @@ def speed(args) -> None:
                 decoder(**forward_kwargs(decoder, b))
 
     def hooked():
-        rec = _Recorder(loaded.model, units, "max", stop_early=False)
+        rec = Recorder(loaded, PassSpec(units=units, pooling="max"), 0, stop=False)
         try:
             with torch.inference_mode():
                 for b in batches:
-                    rec.batch = b
+                    rec.start(b, None)
                     decoder(**forward_kwargs(decoder, b))
                     rec.gather()
         finally:

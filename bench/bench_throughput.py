@@ -24,8 +24,8 @@ import torch
 from bench_responses import interleaved, make_model, make_sentences
 from langsteer.encoding.batching import forward_kwargs, iter_batches, tokenize_unique
 from langsteer.encoding.embeddings import encode
-from langsteer.models import base_model, resolve_units
 from langsteer.encoding.responses import collect_responses
+from langsteer.models import base_model, resolve_units
 
 
 def matmul_bench(shapes: list[tuple[int, int]], rows: int):

@@ -16,27 +16,30 @@ import pytest
 import safetensors.numpy
 import torch
 
-from langsteer import embedded
-from langsteer.cli import main
 from langsteer.config import ConfigError, config_from_dict
 from langsteer.encoding.embeddings import encode
-from langsteer.methods.experts import ExpertFinder, ExpertSet, UnreliableExpertsWarning
-from langsteer.methods.experts import find_experts
+from langsteer.encoding.responses import collect_responses
+from langsteer.methods.experts import (
+    ExpertFinder,
+    ExpertSet,
+    UnreliableExpertsWarning,
+    find_experts,
+)
 from langsteer.methods.forcing import intervene
 from langsteer.metrics.retrieval import retrieval_top1
 from langsteer.models import (
     SUPPORTED_ARCHITECTURES,
+    embedded,
     fingerprint,
     from_pretrained_objects,
     load_model,
-    resolve_device,
     resolve_units,
     tiny_model,
     tiny_tokenizer,
 )
 from langsteer.models.loading import non_causal_reason
 from langsteer.study.pipeline import run_study
-from langsteer.encoding.responses import collect_responses
+from tests.test_cli_errors import cli, forbid_model_loading
 from tests.test_experts import toy_corpus
 from tests.test_pipeline import make_parallel_dir, save_tiny_model
 
@@ -67,8 +70,9 @@ def test_new_weights_in_the_same_folder_miss_the_cache(tmp_path):
     a = collect_responses(first, SENTENCES, units, cache_dir=cache, progress=False)
     ea = encode(first, SENTENCES, cache_dir=cache, progress=False)
     assert first.describe()["content_hash"].startswith("sha256:")
-    again = collect_responses(load_model(str(folder)), SENTENCES, units, cache_dir=cache,
-                              progress=False)  # fmt: skip
+    again = collect_responses(
+        load_model(str(folder)), SENTENCES, units, cache_dir=cache, progress=False
+    )
     assert again.meta["cache"]["hit"]
 
     other = tiny_model("llama", seed=1)  # new weights, same architecture, same folder
@@ -109,8 +113,15 @@ def test_only_the_files_transformers_reads_are_hashed(tmp_path):
     shards = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
     index = {"weight_map": {"a": shards[0], "b": shards[1]}}
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
-    for name in [*shards, "consolidated.safetensors", "README.md", "LICENSE.txt",
-                 "tokenizer.json", "config.json", "tf_model.h5"]:  # fmt: skip
+    for name in [
+        *shards,
+        "consolidated.safetensors",
+        "README.md",
+        "LICENSE.txt",
+        "tokenizer.json",
+        "config.json",
+        "tf_model.h5",
+    ]:
         (tmp_path / name).write_text(name)
     (tmp_path / "original").mkdir()
     (tmp_path / "original" / "consolidated.00.pth").write_text("x")
@@ -223,13 +234,11 @@ def test_expert_files_are_validated_on_load(tmp_path):
         assert str(path) in str(info.value), name
 
 
-def test_two_expert_files_for_one_target_are_refused(tmp_path):
+def test_two_expert_files_for_one_target_are_refused(tmp_path, monkeypatch, capsys):
     model_dir = save_tiny_model(tmp_path / "model")
     corpus = make_parallel_dir(tmp_path / "corpus")
-    experts, _ = find_experts(
-        load_model(str(model_dir)), toy_corpus(24), ["eng"], negatives=["deu"], k=4,
-        progress=False,
-    )  # fmt: skip
+    loaded, probing = load_model(str(model_dir)), toy_corpus(24)
+    experts, _ = find_experts(loaded, probing, ["eng"], negatives=["deu"], k=4, progress=False)
     good = experts["eng_Latn"].save(tmp_path / "good.safetensors")
     other = experts["eng_Latn"].with_k(3).save(tmp_path / "other.safetensors")
     cfg = config_from_dict(
@@ -240,11 +249,19 @@ def test_two_expert_files_for_one_target_are_refused(tmp_path):
             "evaluation": {"languages": ["eng", "deu"]},
             "analyses": {"paraphrase": False},
             "run": {"cache_dir": str(tmp_path / "cache"), "progress": False},
+            "methods": [{"name": "experts", "files": [str(good), str(other)]}, {"name": "none"}],
         }
     )
-    with pytest.raises(ValueError, match=r"both target eng_Latn") as info:
-        run_study(cfg, tmp_path / "out", expert_files=[good, other])
+    forbid_model_loading(monkeypatch)  # refused while the study's data is checked
+    with pytest.raises(ConfigError, match=r"two expert files for target eng_Latn") as info:
+        run_study(cfg, tmp_path / "out")
     assert str(good) in str(info.value) and str(other) in str(info.value)
+    rc = cli(
+        f"evaluate --model {model_dir} --corpus {corpus} --languages eng deu "
+        f"--experts {good} {other} --out {tmp_path / 'o'}"
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "--experts" in err and "two expert files for target eng_Latn" in err
 
 
 # --- 3. advice the user can follow -----------------------------------------------------------
@@ -288,13 +305,15 @@ def test_k_zero_is_refused_up_front(tmp_path, capsys):
     ex, _ = _expert_file(tmp_path)
     with pytest.raises(ValueError, match=r"experts\.k"):
         intervene(tiny_model("llama"), ex.with_k(0))
-    rc = main(["experts", "--model", str(tmp_path / "missing"), "--corpus", "x", "--target",
-               "eng", "--k", "0", "--out", str(tmp_path / "e.safetensors")])  # fmt: skip
-    assert rc == 2 and "--k 0" in capsys.readouterr().err
+    missing = tmp_path / "missing"
+    rc = cli(f"experts --model {missing} --corpus x --target eng --k 0 --out {tmp_path / 'e.st'}")
+    err = capsys.readouterr().err
+    assert rc == 2 and "experts.k = 0" in err and "--k" in err
     empty = ex.with_k(0).save(tmp_path / "k0.safetensors")
-    rc = main(["evaluate", "--model", str(tmp_path / "missing"), "--corpus", "x", "--languages",
-               "eng", "--experts", str(empty), "--out", str(tmp_path / "o")])  # fmt: skip
-    assert rc == 2 and "k = 0" in capsys.readouterr().err
+    for command in ("evaluate", "sweep"):
+        rc = cli(f"{command} --model {missing} --corpus x --experts {empty} --out {tmp_path / 'o'}")
+        err = capsys.readouterr().err
+        assert rc == 2 and "k = 0" in err and "--k 1" in err, command
 
 
 def test_zero_norm_message_names_the_real_cause():
@@ -309,42 +328,7 @@ def test_empty_sentence_message_names_reachable_options():
         collect_responses(lm, ["ok", " "], resolve_units(lm.model, "mlp"), progress=False)
 
 
-# --- 4. one-line errors instead of tracebacks ------------------------------------------------
-
-
-def test_missing_accelerators_are_clear_errors(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    for device in ("cuda", "cuda:1", "mps"):
-        with pytest.raises(ValueError, match="--device cpu or --device auto"):
-            resolve_device(device)
-    assert resolve_device("auto") == torch.device("cpu")
-    model = save_tiny_model(tmp_path / "model")
-    rc = main(["experts", "--model", str(model), "--device", "cuda", "--corpus", "x",
-               "--target", "eng", "--out", str(tmp_path / "e.safetensors")])  # fmt: skip
-    err = capsys.readouterr().err
-    assert rc == 2 and "CUDA is not available" in err and "model.device" in err
-
-
-def test_truncated_weights_name_the_file(tmp_path, capsys):
-    model = save_tiny_model(tmp_path / "model")
-    weights = model / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-10])
-    with pytest.raises(ValueError, match="truncated"):
-        load_model(str(model))
-    rc = main(["experts", "--model", str(model), "--corpus", "x", "--target", "eng",
-               "--out", str(tmp_path / "e.safetensors")])  # fmt: skip
-    err = capsys.readouterr().err
-    assert rc == 2 and str(weights) in err and "Traceback" not in err
-    weights.write_bytes(b"\x01")
-    with pytest.raises(ValueError, match=str(weights)):
-        load_model(str(model))
-    weights.unlink()  # missing weights: named, not a traceback
-    with pytest.raises(ValueError, match=f"could not load the model from folder {model}"):
-        load_model(str(model))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"has no config\.json"):
-        load_model(str(tmp_path / "empty"))
+# --- 4. one-line errors instead of tracebacks (the CLI's: tests/test_cli_errors.py) ----------
 
 
 def test_damaged_cache_entries_are_recomputed(tmp_path):
@@ -352,14 +336,15 @@ def test_damaged_cache_entries_are_recomputed(tmp_path):
     units = resolve_units(lm.model, "mlp")
     fresh = collect_responses(lm, SENTENCES, units, cache_dir=tmp_path, progress=False)
     expected = np.array(fresh.values)
-    (entry,) = (tmp_path / "responses").glob("*.npy")
+    (entry,) = (tmp_path / "passes").iterdir()  # one folder per cached pass
+    array = entry / "responses.npy"
     for damage in (
-        lambda: entry.write_bytes(entry.read_bytes()[:-40]),  # truncated array
-        lambda: entry.with_suffix(".json").write_text("{oops"),  # invalid metadata
-        lambda: entry.write_bytes(b""),  # empty file
+        lambda: array.write_bytes(array.read_bytes()[:-40]),  # truncated array
+        lambda: (entry / "meta.json").write_text("{oops"),  # invalid metadata
+        lambda: array.write_bytes(b""),  # empty file
     ):
         damage()
-        with pytest.warns(UserWarning, match=f"damaged cache entry {entry}"):
+        with pytest.warns(UserWarning, match=f"cache entry {entry} is unreadable"):
             again = collect_responses(lm, SENTENCES, units, cache_dir=tmp_path, progress=False)
         assert not again.meta["cache"]["hit"]
         np.testing.assert_array_equal(np.asarray(again.values), expected)
@@ -367,44 +352,6 @@ def test_damaged_cache_entries_are_recomputed(tmp_path):
         warnings.simplefilter("error")
         hit = collect_responses(lm, SENTENCES, units, cache_dir=tmp_path, progress=False)
     assert hit.meta["cache"]["hit"]
-
-
-def test_out_paths_are_checked_before_the_model_loads(tmp_path, capsys):
-    a_file = tmp_path / "taken.txt"
-    a_file.write_text("x")
-    missing = str(tmp_path / "no-such-model")  # loading it would fail with another message
-    study = tmp_path / "study.toml"
-    study.write_text(f'[model]\nid = "{missing}"\n')
-    _, expert = _expert_file(tmp_path)
-    commands = {
-        "run": ["run", str(study), "--out", str(a_file)],
-        "demo": ["demo", "--out", str(a_file)],
-        "evaluate": ["evaluate", "--model", missing, "--corpus", "x", "--languages", "eng",
-                     "--out", str(a_file)],
-        "experts": ["experts", "--model", missing, "--corpus", "x", "--target", "eng",
-                    "--out", str(a_file / "e.safetensors")],
-        "sweep": ["sweep", "--model", missing, "--experts", str(expert), "--out", str(tmp_path)],
-    }  # fmt: skip
-    for name, argv in commands.items():
-        rc = main(argv)
-        err = capsys.readouterr().err
-        assert rc == 2 and "--out" in err and "does not exist" not in err, (name, err)
-
-
-def test_non_finite_numbers_are_refused_in_every_float_key(capsys, tmp_path):
-    for section, key in (
-        ("intervention", "scale"),
-        ("intervention", "value"),
-        ("sweep", "temperature"),
-        ("steering", "strength"),
-    ):
-        for bad in (float("nan"), float("inf"), -float("inf")):
-            with pytest.raises(ConfigError, match=f"{section}.{key} must be .*finite"):
-                config_from_dict({section: {key: bad}})
-    study = tmp_path / "s.toml"
-    study.write_text("")
-    rc = main(["run", str(study), "--out", str(tmp_path / "o"), "--set", "intervention.scale=nan"])
-    assert rc == 2 and "intervention.scale must be a finite number" in capsys.readouterr().err
 
 
 # --- 5. degenerate statistics and non-causal models ------------------------------------------
@@ -423,9 +370,11 @@ def test_too_few_sentences_for_experts(capsys, tmp_path):
     with pytest.raises(ConfigError, match=r"corpus\.n_expert = 1"):
         config_from_dict({"corpus": {"n_expert": 1}})
     config_from_dict({"corpus": {"n_expert": 0}})  # experts given: fine
-    rc = main(["experts", "--model", str(tmp_path / "m"), "--corpus", "x", "--target", "eng",
-               "--n-sentences", "1", "--out", str(tmp_path / "e.safetensors")])  # fmt: skip
+    experts = f"experts --model {tmp_path / 'm'} --corpus x --target eng --out {tmp_path / 'e.st'}"
+    rc = cli(experts, "--n-sentences", "1")
     assert rc == 2 and "--n-sentences 1" in capsys.readouterr().err
+    rc = cli(experts, "--n-sentences", "0")
+    assert rc == 2 and "--n-sentences 0" in capsys.readouterr().err
 
 
 def _tiny_bert(folder: Path) -> Path:
@@ -452,17 +401,22 @@ def test_non_causal_models_are_refused_unless_forced(tmp_path, capsys):
     forced = load_model(str(bert), allow_non_causal=True)
     assert non_causal_reason(forced.model) is not None
     corpus = make_parallel_dir(tmp_path / "corpus")
-    common = ["experts", "--model", str(bert), "--corpus", str(corpus), "--target", "eng",
-              "--units", "re:.*intermediate.dense", "--k", "2", "--n-sentences", "20",
-              "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
-    rc = main([*common, "--out", str(tmp_path / "e.safetensors")])
+    rc = cli(
+        f"experts --model {bert} --corpus {corpus} --target eng --negatives deu --k 2 "
+        f"--units re:.*intermediate.dense --n-sentences 20 --out {tmp_path / 'e.st'}"
+    )
     err = capsys.readouterr().err
-    assert rc == 2 and "model.allow_non_causal" in err
+    assert rc == 2 and "model.allow_non_causal" in err and "--allow-non-causal" in err
+    study = {
+        "model": {"id": str(bert)},
+        "corpus": {"source": str(corpus), "n_expert": 16, "n_center": 8, "n_eval": 14},
+        "experts": {"targets": ["eng"], "negatives": ["deu"]},
+        "evaluation": {"languages": ["eng", "deu"]},
+        "analyses": {"paraphrase": False},
+        "run": {"progress": False},
+    }
     with pytest.raises(ValueError, match="not a causal"):
-        run_study(
-            config_from_dict({"model": {"id": str(bert)}, "run": {"progress": False}}),
-            tmp_path / "out",
-        )
+        run_study(config_from_dict(study), tmp_path / "out")
     assert config_from_dict({"model": {"allow_non_causal": True}}).model.allow_non_causal
 
 

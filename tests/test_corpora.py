@@ -412,9 +412,23 @@ def test_translation_table() -> None:
     assert len({t.bb_name for t in TRANSLATIONS.values()}) == 31
     public = {t.code for t in TRANSLATIONS.values() if t.public_domain}
     assert public == {
-        "KJV", "WEB", "BBE", "LSG", "OST", "DARBY", "RV1909", "DIO1649", "ELB1932", "ALMEIDA",
-        "RST1876", "SVD", "POV1895", "KORRV", "VI1934", "ADB1905",
-    }  # fmt: skip
+        "KJV",
+        "WEB",
+        "BBE",
+        "LSG",
+        "OST",
+        "DARBY",
+        "RV1909",
+        "DIO1649",
+        "ELB1932",
+        "ALMEIDA",
+        "RST1876",
+        "SVD",
+        "POV1895",
+        "KORRV",
+        "VI1934",
+        "ADB1905",
+    }
     assert get_translation("kjv") is get_translation("k") is TRANSLATIONS["KJV"]
     with pytest.raises(CorpusError, match="unknown Bible translation"):
         get_translation("NIV")

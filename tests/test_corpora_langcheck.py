@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from langsteer.cli import build_parser, main
+from langsteer.cli.flags import config_data
 from langsteer.config import ConfigError, config_from_dict
 from langsteer.corpora import (
     CorpusError,
@@ -213,8 +214,11 @@ def test_folders_tatoeba_and_bucc_are_checked(tmp_path):
 
 
 def test_unknown_languages_and_made_up_text_are_unchecked_not_refused(tmp_path):
-    ol_chiki = [chr(0x1C5A + (i * 7 + j) % 40) * 3 + " ᱥᱟᱱᱛᱟᱲᱤ" * (1 + i % 3) for i in range(16)
-                for j in range(1)]  # fmt: skip
+    ol_chiki = [
+        chr(0x1C5A + (i * 7 + j) % 40) * 3 + " ᱥᱟᱱᱛᱟᱲᱤ" * (1 + i % 3)
+        for i in range(16)
+        for j in range(1)
+    ]
     _write(tmp_path / "u" / "eng_Latn.txt", EN)
     _write(tmp_path / "u" / "sat_Olck.txt", ol_chiki)
     _write(tmp_path / "u" / "ace_Arab.txt", JA)
@@ -323,26 +327,53 @@ def test_config_and_cli_options():
     with pytest.raises(ConfigError, match="not one of"):
         config_from_dict({"corpus": {"language_check": "strict"}})
     parser = build_parser()
-    common = ["--language-check", "warn", "--allow-copyrighted", "--duplicates", "drop",
-              "--drop-empty", "--corpus", "x", "--out", "o"]  # fmt: skip
+    common = [
+        "--language-check",
+        "warn",
+        "--allow-copyrighted",
+        "--duplicates",
+        "drop",
+        "--drop-empty",
+        "--corpus",
+        "x",
+        "--out",
+        "o",
+    ]
     for argv in (
         ["experts", "--target", "eng", *common],
         ["evaluate", "--languages", "eng", *common],
         ["sweep", "--experts", "e.safetensors", *common],
     ):
-        args = parser.parse_args(argv)
-        assert (args.language_check, args.allow_copyrighted) == ("warn", True)
-        assert (args.duplicates, args.drop_empty) == ("drop", True)
+        c = config_data(parser.parse_args(argv))["corpus"]  # flags land on their config keys
+        assert (c["language_check"], c["allow_copyrighted"]) == ("warn", True)
+        assert (c["duplicates"], c["drop_empty"]) == ("drop", True)
     args = parser.parse_args(["experts", "--target", "eng", "--corpus", "x", "--out", "o"])
-    assert (args.language_check, args.duplicates, args.drop_empty) == ("error", None, False)
+    c = config_data(args)["corpus"]
+    assert (c["language_check"], c["duplicates"], c["drop_empty"]) == ("error", None, False)
 
 
 def test_cli_refuses_a_mislabelled_file_and_names_the_flag(tmp_path, capsys):
     model = save_tiny_model(tmp_path / "model")
     path = _tsv(tmp_path / "eng-jpn.tsv", JA, EN)
-    argv = ["experts", "--model", str(model), "--corpus", str(path), "--target", "jpn",
-            "--negatives", "eng", "--k", "4", "--out", str(tmp_path / "e.safetensors"),
-            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    argv = [
+        "experts",
+        "--model",
+        str(model),
+        "--corpus",
+        str(path),
+        "--target",
+        "jpn",
+        "--negatives",
+        "eng",
+        "--k",
+        "4",
+        "--out",
+        str(tmp_path / "e.safetensors"),
+        "--n-sentences",
+        "16",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "column 1 of eng-jpn.tsv looks like jpn_Jpan" in err and "--language-check" in err
@@ -366,17 +397,16 @@ def test_study_with_target_listed_first_reports_retrieval_keyed_by_the_file(tmp_
             "corpus": {"source": str(path), "n_expert": 6, "n_center": 0, "n_eval": 10, "seed": 7},
             "experts": {"targets": ["jpn", "eng"], "k": 4},
             "evaluation": {"languages": ["jpn", "eng"], "n_boot": 20},
-            "analyses": {"paraphrase": False, "random_control": False, "correlation": False},
+            "analyses": {"paraphrase": False, "correlation": False},
+            "methods": [{"name": "experts"}, {"name": "none"}],
             "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 8},
         }
     )
     used = {}
-    load = pipeline.load_study_corpora
-    monkeypatch.setattr(
-        pipeline, "load_study_corpora", lambda c, langs: used.update(load(c, langs)) or used
-    )
-    res = pipeline.run_study(cfg, tmp_path / "out")
-    ev = used["eval"]
+    prepare = pipeline.prepare_data
+    monkeypatch.setattr(pipeline, "prepare_data", lambda c: used.setdefault("data", prepare(c)))
+    res = pipeline.run_study(cfg, tmp_path / "out", report=False)
+    ev = used["data"].corpora["eval"]
     rows = [int(i) - 1 for i in ev.ids]
     assert ev.sentences("eng") == [EN[r] for r in rows]
     assert ev.sentences("jpn") == [JA[r] for r in rows]
@@ -394,6 +424,6 @@ def test_study_with_target_listed_first_reports_retrieval_keyed_by_the_file(tmp_
     def top1(q, c):
         return float(np.mean(np.argmax(q @ c.T, axis=1) == np.arange(len(q))))
 
-    pre = res["targets"]["jpn_Jpan"]["retrieval"]["pre"]
+    pre = res["targets"]["jpn_Jpan"]["methods"]["experts"]["retrieval"]["pre"]
     assert pre["eng_Latn"]["jpn_Jpan"] == pytest.approx(top1(en, ja))
     assert pre["jpn_Jpan"]["eng_Latn"] == pytest.approx(top1(ja, en))

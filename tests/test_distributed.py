@@ -3,7 +3,8 @@
 The 2-process test runs this very file as the worker script through accelerate's own launcher
 (``--multi_gpu`` is accelerate's switch for "spawn N processes with torchrun"; with no visible GPU
 langsteer makes them talk over gloo), then compares what every process got with
-``collect_responses`` / ``encode`` run here: bitwise, and through the experts and retrieval.
+``collect_responses`` / ``encode`` run here: bitwise, and through the experts and retrieval; the
+per-language token statistics (float64 sums over processes) equal the single-process ones.
 """
 
 from __future__ import annotations
@@ -20,18 +21,13 @@ import pytest
 import torch
 
 from langsteer.encoding.batching import TokenizedSentences, tokenize_unique
-from langsteer.encoding.distributed import (
-    batch_plan,
-    collect_responses_distributed,
-    distributed_state,
-    encode_distributed,
-    shard_rows,
-)
+from langsteer.encoding.collect import PassSpec, run_pass
+from langsteer.encoding.distributed import batch_plan, distributed_state, shard_rows
 from langsteer.encoding.embeddings import encode
+from langsteer.encoding.responses import collect_responses
 from langsteer.methods.experts import ExpertFinder
 from langsteer.metrics import retrieval_top1
 from langsteer.models import resolve_units, tiny_model, tiny_tokenizer
-from langsteer.encoding.responses import collect_responses
 
 ENGLISH = [
     "the cat sleeps",
@@ -84,24 +80,22 @@ def _worker(out_dir: str) -> None:
     for pooling in ("max", "mean", "last"):
         keep(
             f"responses_{pooling}",
-            collect_responses_distributed(
-                loaded, SENTENCES, units, pooling=pooling, cache_dir=cache, **OPTS
-            ),
+            collect_responses(loaded, SENTENCES, units, pooling=pooling, cache_dir=cache, **OPTS),
         )
     for pooling in ("mean", "last"):
         keep(
             f"embeddings_{pooling}",
-            encode_distributed(loaded, SENTENCES, pooling=pooling, cache_dir=cache, **OPTS),
+            encode(loaded, SENTENCES, pooling=pooling, cache_dir=cache, **OPTS),
         )
+    stats = run_pass(loaded, SENTENCES, _stats_spec(units), batch_size=4, progress=False)
+    arrays.update({f"stats_{k}": v for k, v in stats.stats.items()})
     # cached now: every process must read the entry instead of computing
-    again = collect_responses_distributed(loaded, SENTENCES, units, cache_dir=cache, **OPTS)
+    again = collect_responses(loaded, SENTENCES, units, cache_dir=cache, **OPTS)
     metas["again"] = again.meta
     # one batch only: process 1 forwards nothing and still gets every row
     keep(
         "responses_one_batch",
-        collect_responses_distributed(
-            loaded, SENTENCES, units, batch_size=64, max_tokens=None, progress=False
-        ),
+        collect_responses(loaded, SENTENCES, units, batch_size=64, max_tokens=None, progress=False),
     )
     # a failure on one process is raised on every process instead of hanging the others
     broken = tiny_model("llama")
@@ -110,17 +104,21 @@ def _worker(out_dir: str) -> None:
             broken.model.model.layers[0].mlp.up_proj.weight[:] = float("nan")
     errors = {}
     try:
-        collect_responses_distributed(broken, SENTENCES, units, **OPTS)
+        collect_responses(broken, SENTENCES, units, **OPTS)
     except Exception as exc:
         errors["nan"] = type(exc).__name__
     # different sentences on different processes are refused, not silently merged
     try:
-        collect_responses_distributed(loaded, SENTENCES[: 20 + rank], units, **OPTS)
+        collect_responses(loaded, SENTENCES[: 20 + rank], units, **OPTS)
     except ValueError as exc:
         errors["mismatch"] = str(exc)[:40]
     np.savez(Path(out_dir) / f"rank{rank}.npz", **arrays)
     info = {"metas": metas, "errors": errors}
     (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(info, default=str))
+
+
+def _stats_spec(units) -> PassSpec:
+    return PassSpec(units=units, stats_units=units, groups=tuple(int(g) for g in LANG_OF))
 
 
 def _free_port() -> int:
@@ -134,14 +132,33 @@ def launched(tmp_path_factory) -> Path:
     """Run the worker in 2 CPU processes through accelerate's launcher (~11 s on 2 cores)."""
     pytest.importorskip("accelerate")
     out = tmp_path_factory.mktemp("distributed")
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(var, None)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-           "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-           "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           __file__, str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        __file__,
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return out
@@ -163,6 +180,8 @@ def reference() -> dict:
         ).values
     for pooling in ("mean", "last"):
         ref[f"embeddings_{pooling}"] = encode(loaded, SENTENCES, pooling=pooling, **OPTS).values
+    stats = run_pass(loaded, SENTENCES, _stats_spec(units), batch_size=4, progress=False)
+    ref.update({f"stats_{k}": v for k, v in stats.stats.items()})
     ref["responses_one_batch"] = collect_responses(
         loaded, SENTENCES, units, batch_size=64, max_tokens=None, progress=False
     ).values
@@ -175,6 +194,9 @@ def test_every_process_gets_the_single_process_result(launched, reference, rank)
     assert set(arrays) == set(reference)
     for name, ref in reference.items():
         assert arrays[name].shape == ref.shape, name
+        if name.startswith("stats_"):  # float64 sums over processes: equal up to their order
+            np.testing.assert_allclose(arrays[name], ref, rtol=1e-12, atol=1e-9, err_msg=name)
+            continue
         if "mean" in name:
             np.testing.assert_allclose(arrays[name], ref, rtol=0, atol=1e-6, err_msg=name)
         # same batches, same kernels: in fact every array is bitwise equal, means included
@@ -227,7 +249,8 @@ def test_cache_written_once_under_the_single_process_key(launched, reference):
     assert info0["metas"]["again"]["cache"]["hit"] is True
     assert info1["metas"]["again"]["cache"]["hit"] is True
     assert info0["metas"]["responses_one_batch"]["distributed"]["rows_per_process"] == [21, 0]
-    assert sorted(p.suffix for p in (cache / "responses").iterdir()) == [".json"] * 3 + [".npy"] * 3
+    entries = list((cache / "passes").iterdir())
+    assert len(entries) == 5 and all((e / "meta.json").exists() for e in entries)  # no temp
 
 
 def test_failures_reach_every_process(launched):
@@ -267,8 +290,14 @@ def test_shards_are_whole_batches_rebuilt_by_the_subset(world, batch_size, max_t
             assert tuple(sorted(rows[b].tolist())) in batches
             assert rows[b].tolist() == sorted(rows[b].tolist(), key=lambda r: -lengths[r])
     if world > 1 and len(plan) >= 4 * world:
-        loads = [sum(len(b) * max(lengths[r] for r in b) for b in plan
-                     if set(b.tolist()) <= set(s.tolist())) for s in shards]  # fmt: skip
+        loads = [
+            sum(
+                len(b) * max(lengths[r] for r in b)
+                for b in plan
+                if set(b.tolist()) <= set(s.tolist())
+            )
+            for s in shards
+        ]
         biggest = max(len(b) * max(lengths[r] for r in b) for b in plan)
         assert max(loads) - min(loads) <= biggest
 
@@ -285,13 +314,8 @@ def test_one_process_is_the_plain_function(monkeypatch, tiny_llama):
         monkeypatch.delenv(var, raising=False)
     assert distributed_state() is None
     units = resolve_units(tiny_llama.model, "mlp")
-    got = collect_responses_distributed(tiny_llama, SENTENCES, units, **OPTS)
-    want = collect_responses(tiny_llama, SENTENCES, units, **OPTS)
-    np.testing.assert_array_equal(got.values, want.values)
-    assert got.meta.keys() == want.meta.keys()
-    emb = encode_distributed(tiny_llama, SENTENCES, layers=[0, 2], **OPTS)
-    want_emb = encode(tiny_llama, SENTENCES, layers=[0, 2], **OPTS)
-    np.testing.assert_array_equal(emb.values, want_emb.values)
+    got = collect_responses(tiny_llama, SENTENCES, units, **OPTS)
+    assert "distributed" not in got.meta
     assert len(tokenize_unique(tiny_llama.tokenizer, SENTENCES, 256).unique) == 21
 
 

@@ -83,6 +83,46 @@ def test_bitext_per_language_centring_control() -> None:
     assert centred["bitext.variant.centering"] == "per-language"
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "queries"),
+    [
+        ({}, None),
+        ({"centering": "per-language"}, None),
+        ({"centering": "global", "direction": "both"}, ["fra_Latn"]),
+        ({"direction": "strict-both"}, ["eng_Latn", "deu_Latn"]),
+        ({"scoring": "margin", "margin_k": 3}, None),
+        ({"scoring": "margin", "direction": "both", "centering": "per-language"}, ["spa_Latn"]),
+    ],
+)
+def test_sentence_scores_mean_equals_the_mean_top1(kwargs, queries) -> None:
+    space = _world(seed=6, offset=0.5, noise=0.2)  # mid accuracy: not all 0 or all 1
+    ev = BitextRetrievalEvaluator(LANGS, query_languages=queries, **kwargs)
+    s = ev.sentence_scores(space)
+    assert s.shape == (50,) and s.dtype == np.float64
+    assert 0.05 < s.mean() < 0.95
+    assert s.mean() == pytest.approx(ev.evaluate(space)["bitext.top1.mean"], abs=1e-12)
+    # a share of the ordered pairs ("both" averages two directions): a multiple of 1 / (2 pairs)
+    halves = 2 * len(queries or LANGS) * (len(LANGS) - 1)
+    assert np.allclose(s * halves, np.round(s * halves)) and s.min() >= 0 and s.max() <= 1
+
+
+def test_sentence_scores_with_heldout_means_by_hand() -> None:
+    from langsteer.metrics.retrieval import pairwise_top1
+
+    evaluated = _world(seed=4, offset=5.0, noise=0.3)
+    heldout = _world(seed=5, offset=5.0, noise=0.3)  # other offsets: the means must carry them
+    means = {lang: heldout[lang].astype(np.float64).mean(0) for lang in LANGS}
+    ev = BitextRetrievalEvaluator(LANGS, centering="per-language", means=means)
+    got = ev.sentence_scores(evaluated)
+    by_hand = {lang: evaluated[lang].astype(np.float64) - means[lang] for lang in LANGS}
+    res = pairwise_top1(by_hand, return_correct=True)
+    np.testing.assert_allclose(got, np.mean([r.item_scores() for r in res.values()], axis=0))
+    in_sample = BitextRetrievalEvaluator(LANGS, centering="per-language").sentence_scores(evaluated)
+    assert got.mean() < in_sample.mean()  # the held-out means are not the evaluated ones
+    with pytest.raises(ValueError, match="no ordered pair"):
+        BitextRetrievalEvaluator(["eng_Latn"]).sentence_scores(evaluated)
+
+
 def test_prepost_delta_and_controls() -> None:
     pre = _world(offset=50.0)  # language offsets hide the shared meaning
     post = _world(offset=0.0)  # "intervention" removed them

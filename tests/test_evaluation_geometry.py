@@ -7,27 +7,33 @@ import math
 import numpy as np
 import pytest
 
-from langsteer.evaluation import geometry
+from langsteer.evaluation import medoids
 from langsteer.evaluation.geometry import (
-    Medoid,
     center,
     centering_means,
     centroid_distances,
-    centroid_language_medoid,
     centroids,
     cosine_distance,
-    distance_to_medoid,
-    distance_to_point,
     distance_to_target,
     flatten_layers,
-    geometry_summary,
     map_layers,
     mean_cosine,
-    medoid,
     pair_value,
     parallel_distances,
-    point_medoid,
     select_layer,
+)
+from langsteer.evaluation.geometry_table import (
+    GEOMETRY_QUANTITIES,
+    geometry_means,
+    geometry_summary,
+)
+from langsteer.evaluation.medoids import (
+    Medoid,
+    centroid_language_medoid,
+    distance_to_medoid,
+    distance_to_point,
+    medoid,
+    point_medoid,
     summed_point_distances,
 )
 
@@ -132,7 +138,7 @@ def test_blockwise_summed_distances_equal_brute_force(monkeypatch: pytest.Monkey
         k = int(np.nanargmin(brute))
         assert (m.language, m.index) == (f"l{k // 100}", k % 100)
     # the default block size (a module constant) forced tiny: same answer
-    monkeypatch.setattr(geometry, "_BLOCK_ELEMENTS", 5)
+    monkeypatch.setattr(medoids, "_BLOCK_ELEMENTS", 5)
     flat = np.concatenate(list(summed_point_distances(emb).values()))
     np.testing.assert_allclose(flat, brute, rtol=1e-10, atol=1e-9)
     # per-language means skip the zero row
@@ -355,3 +361,34 @@ def test_layers_helpers() -> None:
     assert flat["layer1.post.medoid"] == "left"
     with pytest.raises(ValueError, match="n_layers"):
         map_layers(medoid, layer0)
+
+
+def test_geometry_means_medoid_is_a_point_and_counts_every_nontarget_language() -> None:
+    # Centroids at 0, 45 and 90 degrees; the language-centroid medoid is "b", the target is "c".
+    space = {"a": _at_angle(0), "b": _at_angle(45), "c": _at_angle(90)}
+    g = geometry_means(space, "c")
+    assert set(g) == set(GEOMETRY_QUANTITIES)
+    # Default: the paper's medoid, one sentence embedding; a language's distance to it is the
+    # mean over its sentences. Every language but the target counts (the medoid's own too).
+    to_med = distance_to_point(space, point_medoid(space).vector)
+    assert g["mean_to_medoid"] == pytest.approx((to_med["a"] + to_med["b"]) / 2)
+    assert geometry_means(space)["mean_to_medoid"] == pytest.approx(np.mean(list(to_med.values())))
+    assert g["mean_pairwise_centroid"] == pytest.approx((2 * D45 + 1.0) / 3)
+    assert g["mean_pairwise_parallel"] == pytest.approx(
+        np.mean(list(parallel_distances(space).values()))
+    )
+    # the same numbers as the full table's means
+    full = geometry_summary(space, space, target="c")
+    assert g["mean_to_medoid"] == pytest.approx(full["pre.mean_to_medoid_nontarget"])
+    assert g["mean_pairwise_parallel"] == pytest.approx(full["pre.mean_pairwise_parallel"])
+    # The language-centroid variant: the medoid language "b" counts, at distance 0.
+    old = geometry_means(space, "c", medoid="centroid-language")
+    assert old["mean_to_medoid"] == pytest.approx((D45 + 0.0) / 2)
+    assert old["mean_pairwise_centroid"] == g["mean_pairwise_centroid"]
+    with pytest.raises(ValueError, match="medoid"):
+        geometry_means(space, "c", medoid="mean")  # type: ignore[arg-type]
+    # per-language centred: centroids ~0, the language medoid is undefined, the point one is not
+    centred = {k: v - v.mean(axis=0) for k, v in space.items()}
+    assert np.isnan(geometry_means(centred, "c", medoid="centroid-language")["mean_to_medoid"])
+    assert np.isnan(geometry_means(centred, "c")["mean_pairwise_centroid"])
+    assert np.isfinite(geometry_means(centred, "c")["mean_to_medoid"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from langsteer.corpora import Corpus
-from langsteer.methods.experts import ExpertFileMismatchError, ExpertFinder, ExpertSet
-from langsteer.methods.experts import find_experts
+from langsteer.methods.experts import ExpertFileMismatchError, ExpertFinder, ExpertSet, find_experts
 from langsteer.models import SUPPORTED_ARCHITECTURES, plant_language_unit, tiny_model
 
 # two "languages" with disjoint alphabets: the planted unit reads language A's letters
@@ -102,6 +103,44 @@ def test_save_load_round_trip(tmp_path):
     assert back.meta["data_hash"] and back.meta["versions"]["torch"]
     back.check_compatible(loaded)
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_format_2_files_keep_token_means_and_format_1_files_say_what_they_lack(tmp_path):
+    _loaded, experts, _ = _fitted()
+    ex = experts["eng_Latn"]
+    back = ExpertSet.load(ex.save(tmp_path / "eng.safetensors"))
+    assert back.meta["format"] == 2
+    np.testing.assert_array_equal(back.pos_token_mean, ex.pos_token_mean)
+    np.testing.assert_array_equal(back.neg_token_mean, ex.neg_token_mean)
+    np.testing.assert_array_equal(
+        back.values("token-diff"), (ex.pos_token_mean - ex.neg_token_mean)[ex.indices]
+    )
+    old = dataclasses.replace(ex, pos_token_mean=None, neg_token_mean=None)
+    old_back = ExpertSet.load(old.save(tmp_path / "old.safetensors"))  # as a format 1 file
+    assert old_back.pos_token_mean is None
+    np.testing.assert_array_equal(old_back.values("mean"), ex.values("mean"))
+    for stat in ("token-mean", "token-diff"):
+        with pytest.raises(ValueError, match="format 1"):
+            old_back.values(stat)
+    with pytest.raises(ValueError, match="unknown statistic"):
+        ex.values("max")
+
+
+def test_average_precision_recovers_the_planted_unit_too():
+    loaded = tiny_model("llama")
+    planted = plant_language_unit(loaded, "abcdef")
+    experts, _ = find_experts(
+        loaded,
+        toy_corpus(),
+        ["eng_Latn"],
+        negatives=["deu_Latn"],
+        k=3,
+        score="ap",
+        progress=False,
+    )
+    ex = experts["eng_Latn"]
+    assert ex.names[0] == planted and ex.scores[ex.indices[0]] == 1.0
+    assert ex.meta["score"] == "ap"
 
 
 def test_expert_file_refuses_other_models(tmp_path):

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers.pytorch_utils import Conv1D
 
-from langsteer.methods.experts import find_experts
 from langsteer.generation import generate_samples
+from langsteer.methods.experts import find_experts
 from langsteer.methods.forcing import intervene
 from langsteer.models import plant_language_unit, resolve_units, tiny_model
 from langsteer.models.tiny import _planted_token_ids
@@ -19,9 +19,14 @@ PLANTED = "abcdef"  # the letters of the toy corpus' "eng_Latn" words
 
 def _experts(loaded, k=4, units="mlp"):
     experts, _ = find_experts(
-        loaded, toy_corpus(12), ["eng_Latn"], negatives=["deu_Latn"], k=k, units=units,
+        loaded,
+        toy_corpus(12),
+        ["eng_Latn"],
+        negatives=["deu_Latn"],
+        k=k,
+        units=units,
         progress=False,
-    )  # fmt: skip
+    )
     return experts["eng_Latn"]
 
 

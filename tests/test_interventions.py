@@ -174,6 +174,10 @@ def test_value_modes_scale_and_aura():
     hk.remove()
     alpha = float(np.clip(1 - 2 * (ex.scores[ex.indices[0]] - 0.5), 0, 1))
     torch.testing.assert_close(run(mode="aura"), natural[0] * alpha)
+    assert torch.all(run(value="token-mean") == float(ex.values("token-mean")[0]))
+    assert torch.equal(run(mode="multiply", scale=0.5), natural[0] * 0.5)
+    diff = float(ex.pos_token_mean[ex.indices[0]] - ex.neg_token_mean[ex.indices[0]])
+    torch.testing.assert_close(run(mode="add", scale=3.0), natural[0] + 3.0 * diff)
 
 
 def test_mlp_act_forcing():

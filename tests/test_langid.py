@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from langsteer import langid
+from langsteer.generation import langid
 from langsteer.generation.langid import identifier_info, identify, language_rates
 
 SENTENCES = {

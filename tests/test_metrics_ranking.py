@@ -68,8 +68,10 @@ def test_constant_columns(rng):
 
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_tiny_n(n):
-    x = np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [0.5, 1.0, 2.0], [0.0, 0.0, 2.0],
-                  [3.0, 1.0, -1.0]], np.float32)[:n]  # fmt: skip
+    x = np.array(
+        [[0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [0.5, 1.0, 2.0], [0.0, 0.0, 2.0], [3.0, 1.0, -1.0]],
+        np.float32,
+    )[:n]
     lab = np.array([True, False, True, False, False])[:n]
     check(x, lab)
 

@@ -225,3 +225,18 @@ def test_bad_variant():
         retrieval_top1(q, c, scoring="margin", margin_k=9)
     with pytest.raises(ValueError, match="without embeddings"):
         pairwise_top1({"a": q}, pairs=[("a", "b")])
+
+
+@pytest.mark.parametrize("direction", ["forward", "both", "strict-both"])
+def test_all_pairs_fast_path_equals_the_chunked_scan(direction):
+    """Cosine pairs come from one product per query language; chunk_size forces the scan."""
+    rng = np.random.default_rng(3)
+    space = {lang: rng.normal(size=(30, 16)) for lang in "abcd"}
+    space["b"][4] = space["b"][5]  # an exact duplicate candidate: a strict tie, wrong both ways
+    space["c"] = space["a"] + 0.01 * rng.normal(size=(30, 16))
+    fast = pairwise_top1(space, return_correct=True, direction=direction)
+    slow = pairwise_top1(space, return_correct=True, direction=direction, chunk_size=7)
+    assert fast.keys() == slow.keys()
+    for pair in fast:
+        np.testing.assert_array_equal(fast[pair].correct, slow[pair].correct, err_msg=str(pair))
+        assert fast[pair].accuracy == slow[pair].accuracy

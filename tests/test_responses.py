@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from langsteer import responses as responses_mod
+from langsteer.encoding import cache
+from langsteer.encoding import collect as collect_mod
 from langsteer.encoding.cache import sentences_hash
-from langsteer.models import SUPPORTED_ARCHITECTURES, resolve_units, tiny_model
 from langsteer.encoding.responses import collect_responses
+from langsteer.models import SUPPORTED_ARCHITECTURES, resolve_units, tiny_model
 
 SENTENCES = [
     "hello world",
@@ -125,15 +126,13 @@ def test_interrupted_run_leaves_no_entry(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(responses_mod, "fill_responses", boom)
+    monkeypatch.setattr(collect_mod, "fill_pass", boom)
     with pytest.raises(KeyboardInterrupt):
         collect_responses(loaded, SENTENCES, units, cache_dir=tmp_path, progress=False)
     assert not list(tmp_path.rglob("*.npy")) and not list(tmp_path.rglob("*.json"))
 
 
 def test_large_matrices_are_memory_mapped(monkeypatch):
-    from langsteer import cache
-
     monkeypatch.setattr(cache, "MEMMAP_THRESHOLD_BYTES", 16)
     loaded = tiny_model("llama")
     units = resolve_units(loaded.model, "mlp")
@@ -145,8 +144,6 @@ def test_temp_memmaps_delete_themselves(tmp_path, monkeypatch):
     """Uncached matrices above the threshold leave no file behind, in use or after."""
     import tempfile
 
-    from langsteer import cache
-
     loaded = tiny_model("llama")
     units = resolve_units(loaded.model, "mlp")
     want = collect_responses(loaded, SENTENCES, units, progress=False).values
@@ -156,7 +153,10 @@ def test_temp_memmaps_delete_themselves(tmp_path, monkeypatch):
     assert isinstance(res.values, np.memmap)
     np.testing.assert_array_equal(np.asarray(res.values), want)
     assert not list(tmp_path.iterdir())
-    out, _ = cache.cached_array(None, "kind", {"x": 1}, (4, 8), lambda a: a.fill(2.0) or {}, {})
+    out, _ = cache.cached_arrays(
+        None, "kind", {"x": 1}, {"a": (4, 8)}, lambda a: a["a"].fill(2.0) or {}, {}
+    )
+    out = out["a"]
     assert isinstance(out, np.memmap) and float(out.sum()) == 64.0
     assert not list(tmp_path.iterdir())
     del res, out
@@ -192,18 +192,81 @@ def test_stops_after_last_hooked_layer():
     assert calls == [] and res.values.shape == (len(SENTENCES), units.n_units)
 
 
-def test_stale_temp_files_of_dead_processes_are_removed(tmp_path):
-    from langsteer.encoding.cache import cache_key, cached_array
-
+def test_stale_temp_folders_of_dead_processes_are_removed(tmp_path):
     key_payload = {"x": 1}
     folder = tmp_path / "kind"
     folder.mkdir()
-    stale = folder / f"{cache_key(key_payload)}.999999999.tmp.npy"
-    stale.write_bytes(b"half-written")
+    stale = folder / f".{cache.cache_key(key_payload)}.999999999.tmp"
+    stale.mkdir()
+    (stale / "a.npy").write_bytes(b"half-written")
 
     def fill(out):
-        out[:] = 1.0
+        out["a"][:] = 1.0
         return {}
 
-    values, _ = cached_array(tmp_path, "kind", key_payload, (2, 3), fill, {})
-    assert not stale.exists() and float(values.sum()) == 6.0
+    values, _ = cache.cached_arrays(tmp_path, "kind", key_payload, {"a": (2, 3)}, fill, {})
+    assert not stale.exists() and float(values["a"].sum()) == 6.0
+
+
+def test_damaged_entries_are_computed_again(tmp_path):
+    calls = []
+
+    def fill(out):
+        calls.append(1)
+        out["a"][:] = 2.0
+        return {}
+
+    key = {"y": 2}
+    cache.cached_arrays(tmp_path, "kind", key, {"a": (3,)}, fill, {})
+    (tmp_path / "kind" / cache.cache_key(key) / "a.npy").write_bytes(b"\x93NUMPY truncated")
+    with pytest.warns(UserWarning, match="unreadable"):
+        values, meta = cache.cached_arrays(tmp_path, "kind", key, {"a": (3,)}, fill, {})
+    assert calls == [1, 1] and float(values["a"].sum()) == 6.0 and not meta["cache"]["hit"]
+
+
+def test_token_statistics_count_every_token_of_every_group():
+    """Per-language token sums and positive counts from the same pass equal a brute force."""
+    from langsteer.encoding.collect import PassSpec, run_pass
+
+    loaded = tiny_model("llama")
+    units = resolve_units(loaded.model, "mlp-act")
+    sentences = ["abc de", "fgh", "abc de", "ijkl mno", "pq"]
+    groups = (0, 0, 1, 1, 1)  # "abc de" counts once in each group
+    spec = PassSpec(units=units, stats_units=units, groups=groups, skip_bos=True)
+    res = run_pass(loaded, sentences, spec, batch_size=2, progress=False)
+    rows = []
+    module = loaded.model.get_submodule(units.hook_points[0].module)
+    h = module.register_forward_pre_hook(lambda m, a: rows.append(a[0][0, 1:].detach().clone()))
+    with torch.no_grad():
+        for s in sentences:
+            ids = loaded.tokenizer(s, return_tensors="pt")
+            loaded.model(**ids)
+    h.remove()
+    width = units.hook_points[0].width
+    for g in (0, 1):
+        acts = torch.cat([rows[i] for i in range(len(sentences)) if groups[i] == g]).double()
+        assert res.stats["tokens"][g] == acts.shape[0]
+        np.testing.assert_allclose(res.stats["token_sum"][g, :width], acts.sum(0), atol=1e-5)
+        np.testing.assert_array_equal(
+            res.stats["token_positive"][g, :width], (acts > 0).sum(0).numpy()
+        )
+
+
+def test_one_pass_records_responses_statistics_and_embeddings_as_separate_passes_would():
+    from langsteer.encoding.collect import PassSpec, run_pass
+    from langsteer.encoding.embeddings import encode
+
+    loaded = tiny_model("qwen2")
+    units = resolve_units(loaded.model, "mlp")
+    both = run_pass(
+        loaded,
+        SENTENCES,
+        PassSpec(
+            units=units, stats_units=units, groups=tuple(range(len(SENTENCES))), layers=(0, 1, 2)
+        ),
+        progress=False,
+    )
+    alone = collect_responses(loaded, SENTENCES, units, progress=False)
+    emb = encode(loaded, SENTENCES, progress=False)
+    np.testing.assert_array_equal(both.responses, alone.values)
+    np.testing.assert_array_equal(both.embeddings, emb.values)

@@ -37,8 +37,7 @@ def test_embedded_model_is_gemma3(gemma):
 def test_real_experts_intervention_and_restoration(gemma, tmp_path):
     from langsteer.corpora import load_bible, split
     from langsteer.encoding.embeddings import encode
-    from langsteer.methods.experts import ExpertSet
-    from langsteer.methods.experts import find_experts
+    from langsteer.methods.experts import ExpertSet, find_experts
     from langsteer.methods.forcing import intervene
 
     corpus = load_bible(["eng", "fra", "deu"], books=["John"])

@@ -6,6 +6,10 @@ BUCC/PAWS-X ``de``, langid.py ``en``), and a study silently splits in two if ``e
 through :func:`normalize_language`, which accepts FLORES codes, ISO 639-1, ISO 639-3 (and the
 ISO 639-2/B variants), BCP-47-like tags (``zh-TW``, ``pt-BR``) and English names, all
 case-insensitively, and fails loudly with close matches otherwise.
+
+The variety table lives in ``data/languages.tsv`` (read once at import); the aliases stay here
+beside the comments that justify them. Why this is not delegated to a library such as
+``langcodes``: see "Hand-written or library" in docs/design.md.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 
 __all__ = [
     "LANGID_LABELS",
@@ -53,230 +58,22 @@ class Language:
         return self.code.split("_", 1)[1]
 
 
-# code|name|iso1. FLORES-200 (204 varieties) plus the FLORES+ additions (marked +).
-# Names follow the FLORES+ README; iso1 is given only for the variety it should resolve to.
-_TABLE = """
-ace_Arab|Acehnese (Arabic script)|
-ace_Latn|Acehnese (Latin script)|
-acm_Arab|Mesopotamian Arabic|
-acq_Arab|Ta'izzi-Adeni Arabic|
-aeb_Arab|Tunisian Arabic|
-afr_Latn|Afrikaans|af
-ajp_Arab|South Levantine Arabic|
-aka_Latn|Akan|ak
-als_Latn|Tosk Albanian|sq
-amh_Ethi|Amharic|am
-apc_Arab|North Levantine Arabic|
-arb_Arab|Modern Standard Arabic|ar
-arb_Latn|Modern Standard Arabic (Romanized)|
-ars_Arab|Najdi Arabic|
-ary_Arab|Moroccan Arabic|
-arz_Arab|Egyptian Arabic|
-asm_Beng|Assamese|as
-ast_Latn|Asturian|
-awa_Deva|Awadhi|
-ayr_Latn|Central Aymara|ay
-azb_Arab|South Azerbaijani|
-azj_Latn|North Azerbaijani|az
-bak_Cyrl|Bashkir|ba
-bam_Latn|Bambara|bm
-ban_Latn|Balinese|
-bel_Cyrl|Belarusian|be
-bem_Latn|Bemba|
-ben_Beng|Bengali|bn
-bho_Deva|Bhojpuri|
-bjn_Arab|Banjar (Arabic script)|
-bjn_Latn|Banjar (Latin script)|
-bod_Tibt|Standard Tibetan|bo
-bos_Latn|Bosnian|bs
-brx_Deva|Bodo|
-bug_Latn|Buginese|
-bul_Cyrl|Bulgarian|bg
-cat_Latn|Catalan|ca
-ceb_Latn|Cebuano|
-ces_Latn|Czech|cs
-chv_Cyrl|Chuvash|cv
-cjk_Latn|Chokwe|
-ckb_Arab|Central Kurdish|
-crh_Latn|Crimean Tatar|
-cym_Latn|Welsh|cy
-dan_Latn|Danish|da
-deu_Latn|German|de
-dgo_Deva|Dogri|
-dik_Latn|Southwestern Dinka|
-dyu_Latn|Dyula|
-dzo_Tibt|Dzongkha|dz
-ell_Grek|Greek|el
-eng_Latn|English|en
-epo_Latn|Esperanto|eo
-est_Latn|Estonian|et
-eus_Latn|Basque|eu
-ewe_Latn|Ewe|ee
-fao_Latn|Faroese|fo
-fij_Latn|Fijian|fj
-fin_Latn|Finnish|fi
-fon_Latn|Fon|
-fra_Latn|French|fr
-fur_Latn|Friulian|
-fuv_Latn|Nigerian Fulfulde|
-gaz_Latn|West Central Oromo|om
-gla_Latn|Scottish Gaelic|gd
-gle_Latn|Irish|ga
-glg_Latn|Galician|gl
-gom_Deva|Goan Konkani|
-grn_Latn|Guarani|gn
-guj_Gujr|Gujarati|gu
-hat_Latn|Haitian Creole|ht
-hau_Latn|Hausa|ha
-heb_Hebr|Hebrew|he
-hin_Deva|Hindi|hi
-hne_Deva|Chhattisgarhi|
-hrv_Latn|Croatian|hr
-hun_Latn|Hungarian|hu
-hye_Armn|Armenian|hy
-ibo_Latn|Igbo|ig
-ilo_Latn|Ilocano|
-ind_Latn|Indonesian|id
-isl_Latn|Icelandic|is
-ita_Latn|Italian|it
-jav_Latn|Javanese|jv
-jpn_Jpan|Japanese|ja
-kaa_Latn|Karakalpak|
-kab_Latn|Kabyle|
-kac_Latn|Jingpho|
-kam_Latn|Kamba|
-kan_Knda|Kannada|kn
-kas_Arab|Kashmiri (Arabic script)|ks
-kas_Deva|Kashmiri (Devanagari script)|
-kat_Geor|Georgian|ka
-kaz_Cyrl|Kazakh|kk
-kbp_Latn|Kabiye|
-kea_Latn|Kabuverdianu|
-khk_Cyrl|Halh Mongolian|mn
-khm_Khmr|Khmer|km
-kik_Latn|Kikuyu|ki
-kin_Latn|Kinyarwanda|rw
-kir_Cyrl|Kyrgyz|ky
-kmb_Latn|Kimbundu|
-kmr_Latn|Northern Kurdish|ku
-knc_Arab|Central Kanuri (Arabic script)|
-knc_Latn|Central Kanuri (Latin script)|
-kon_Latn|Kikongo|kg
-kor_Hang|Korean|ko
-lao_Laoo|Lao|lo
-lij_Latn|Ligurian|
-lim_Latn|Limburgish|li
-lin_Latn|Lingala|ln
-lit_Latn|Lithuanian|lt
-lmo_Latn|Lombard|
-ltg_Latn|Latgalian|
-ltz_Latn|Luxembourgish|lb
-lua_Latn|Luba-Kasai|
-lug_Latn|Ganda|lg
-luo_Latn|Luo|
-lus_Latn|Mizo|
-lvs_Latn|Standard Latvian|lv
-mag_Deva|Magahi|
-mai_Deva|Maithili|
-mal_Mlym|Malayalam|ml
-mar_Deva|Marathi|mr
-mhr_Cyrl|Meadow Mari|
-min_Arab|Minangkabau (Arabic script)|
-min_Latn|Minangkabau (Latin script)|
-mkd_Cyrl|Macedonian|mk
-mlt_Latn|Maltese|mt
-mni_Beng|Meitei (Bengali script)|
-mni_Mtei|Meitei (Meitei script)|
-mos_Latn|Mossi|
-mri_Latn|Maori|mi
-mya_Mymr|Burmese|my
-myv_Cyrl|Erzya|
-nld_Latn|Dutch|nl
-nno_Latn|Norwegian Nynorsk|nn
-nob_Latn|Norwegian Bokmal|nb
-npi_Deva|Nepali|ne
-nqo_Nkoo|N'Ko|
-nso_Latn|Northern Sotho|
-nus_Latn|Nuer|
-nya_Latn|Nyanja|ny
-oci_Latn|Occitan|oc
-ory_Orya|Odia|or
-pag_Latn|Pangasinan|
-pan_Guru|Eastern Panjabi|pa
-pap_Latn|Papiamento|
-pbt_Arab|Southern Pashto|ps
-pes_Arab|Western Persian|fa
-plt_Latn|Plateau Malagasy|mg
-pol_Latn|Polish|pl
-por_Latn|Portuguese|pt
-prs_Arab|Dari|
-quy_Latn|Ayacucho Quechua|qu
-ron_Latn|Romanian|ro
-run_Latn|Rundi|rn
-rus_Cyrl|Russian|ru
-sag_Latn|Sango|sg
-san_Deva|Sanskrit|sa
-sat_Olck|Santali|
-scn_Latn|Sicilian|
-shn_Mymr|Shan|
-sin_Sinh|Sinhala|si
-slk_Latn|Slovak|sk
-slv_Latn|Slovenian|sl
-smo_Latn|Samoan|sm
-sna_Latn|Shona|sn
-snd_Arab|Sindhi (Arabic script)|sd
-snd_Deva|Sindhi (Devanagari script)|
-som_Latn|Somali|so
-sot_Latn|Southern Sotho|st
-spa_Latn|Spanish|es
-srd_Latn|Sardinian|sc
-srp_Cyrl|Serbian|sr
-ssw_Latn|Swati|ss
-sun_Latn|Sundanese|su
-swe_Latn|Swedish|sv
-swh_Latn|Swahili|sw
-szl_Latn|Silesian|
-tam_Taml|Tamil|ta
-taq_Latn|Tamasheq (Latin script)|
-taq_Tfng|Tamasheq (Tifinagh script)|
-tat_Cyrl|Tatar|tt
-tel_Telu|Telugu|te
-tgk_Cyrl|Tajik|tg
-tgl_Latn|Tagalog|tl
-tha_Thai|Thai|th
-tir_Ethi|Tigrinya|ti
-tpi_Latn|Tok Pisin|
-tsn_Latn|Tswana|tn
-tso_Latn|Tsonga|ts
-tuk_Latn|Turkmen|tk
-tum_Latn|Tumbuka|
-tur_Latn|Turkish|tr
-twi_Latn|Twi|tw
-tyv_Cyrl|Tuvan|
-tzm_Tfng|Central Atlas Tamazight|
-uig_Arab|Uyghur|ug
-ukr_Cyrl|Ukrainian|uk
-umb_Latn|Umbundu|
-urd_Arab|Urdu|ur
-uzn_Latn|Northern Uzbek|uz
-vec_Latn|Venetian|
-vie_Latn|Vietnamese|vi
-war_Latn|Waray|
-wol_Latn|Wolof|wo
-xho_Latn|Xhosa|xh
-ydd_Hebr|Eastern Yiddish|yi
-yor_Latn|Yoruba|yo
-yue_Hant|Cantonese|
-zho_Hans|Chinese (Simplified)|zh
-zho_Hant|Chinese (Traditional)|
-zsm_Latn|Standard Malay|ms
-zul_Latn|Zulu|zu
-"""
+# The table (code, English name, ISO 639-1) is package data: FLORES-200 plus the FLORES+
+# additions, names from the FLORES+ README, iso1 only for the variety it should resolve to.
+_TABLE_FILE = "languages.tsv"
 
-LANGUAGES: dict[str, Language] = {}
-for _line in _TABLE.strip().splitlines():
-    _code, _name, _iso1 = _line.split("|")
-    LANGUAGES[_code] = Language(_code, _name, _iso1 or None)
+
+def _read_table() -> dict[str, Language]:
+    text = (resources.files("langsteer") / "data" / _TABLE_FILE).read_text(encoding="utf-8")
+    table: dict[str, Language] = {}
+    rows = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    for line in rows[1:]:  # rows[0] is the header
+        code, name, iso1_code = line.split("\t")
+        table[code] = Language(code, name, iso1_code or None)
+    return table
+
+
+LANGUAGES: dict[str, Language] = _read_table()
 
 # Extra spellings -> canonical code. FLORES+ relabelled some FLORES-200 files (same data):
 # zho_Hans -> cmn_Hans, tgl_Latn -> fil_Latn, est_Latn -> ekk_Latn, grn_Latn -> gug_Latn,

@@ -14,7 +14,7 @@ from typing import Any
 from langsteer.config.errors import ConfigError
 from langsteer.config.sections import MethodSpec, StudyConfig
 
-__all__ = ["DEFAULT_METHODS", "PARAM_DEFAULTS", "build_methods", "candidates"]
+__all__ = ["DEFAULT_METHODS", "PARAM_DEFAULTS", "build_methods", "candidates", "resolve_params"]
 
 #: The methods a study compares when its file lists none: the paper's experts, its random-unit
 #: control, the steering vector, and the embedding baselines.
@@ -52,6 +52,22 @@ def _default_label(entry: dict[str, Any], twins: int) -> str:
     return f"{entry['name']} ({given})" if given else entry["name"]
 
 
+def resolve_params(study: StudyConfig, spec: MethodSpec) -> dict[str, Any]:
+    """The parameters of ``spec``: given, else the section default (:data:`PARAM_DEFAULTS`);
+    parameters with neither are left to the method's own default."""
+    from langsteer.methods import METHODS
+
+    cls = METHODS[spec.name]
+    params = {}
+    for f in dataclasses.fields(cls.Params):
+        if f.name in spec.given:
+            params[f.name] = spec.given[f.name]
+        elif f.name in PARAM_DEFAULTS and f.name not in cls.own_defaults:
+            section, key = PARAM_DEFAULTS[f.name]
+            params[f.name] = getattr(getattr(study, section), key)
+    return params
+
+
 def build_methods(study: StudyConfig, entries: Any) -> list[MethodSpec]:
     """``[[methods]]`` entries as :class:`MethodSpec` s, each validated by building it."""
     from langsteer.methods import METHODS, MethodError, make_method
@@ -67,28 +83,27 @@ def build_methods(study: StudyConfig, entries: Any) -> list[MethodSpec]:
                 f"[[methods]] name = {name!r} is not a method; known: {', '.join(sorted(METHODS))}"
             )
         cls = METHODS[name]
-        fields = [f.name for f in dataclasses.fields(cls.Params)]
         given = {k: v for k, v in entry.items() if k not in _SPECIAL}
-        params = {}
-        for key in fields:
-            if key in given:
-                params[key] = given[key]
-            elif key in PARAM_DEFAULTS:
-                section, skey = PARAM_DEFAULTS[key]
-                params[key] = getattr(getattr(study, section), skey)
+        known = [f.name for f in dataclasses.fields(cls.Params)]
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"[[methods]] {name!r} has no parameter(s) {unknown}; it takes {known} "
+                "(docs/methods.md)"
+            )
         files = entry.get("files") or []
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise ConfigError(f"method {name!r}: files must be a list of expert file paths")
         if files and not hasattr(cls, "from_expert_set"):
             raise ConfigError(f"method {name!r} takes no expert files")
         label = entry.get("label") or _default_label(entry, names.count(name))
+        spec = MethodSpec(name, str(label), given, list(files), cls.kind)
         try:
-            grid = [v for v in params.values() if isinstance(v, list)]
-            for combo in candidates(params) if grid else [params]:
+            for combo in candidates(resolve_params(study, spec)):
                 make_method(name, **combo)
         except MethodError as exc:
             raise ConfigError(f"[[methods]] {label!r}: {exc}") from None
-        out.append(MethodSpec(name, str(label), params, list(files), cls.kind))
+        out.append(spec)
     labels = [m.label for m in out]
     twins = sorted({x for x in labels if labels.count(x) > 1})
     if twins:

@@ -133,7 +133,6 @@ def config_from_dict(data: dict[str, Any]) -> StudyConfig:
     entries = data.get("methods")
     entries = [dict(e) for e in DEFAULT_METHODS] if entries is None else entries
     study.methods = build_methods(study, entries)
-    study._entries = [dict(e) for e in entries]  # as given: overrides re-resolve the defaults
     return study
 
 
@@ -200,7 +199,6 @@ def apply_overrides(config: StudyConfig, overrides: list[str]) -> StudyConfig:
     (``--set experts.k=1000`` changes every experts-like method without its own ``k``).
     """
     data = config.to_dict()
-    data["methods"] = getattr(config, "_entries", data["methods"])
     for item in overrides:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")

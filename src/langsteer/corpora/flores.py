@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from langsteer.corpora.base import Corpus, CorpusError, MissingLanguageError, assemble_corpus
+from langsteer.corpora.assemble import assemble_corpus
+from langsteer.corpora.base import Corpus, CorpusError, MissingLanguageError
 from langsteer.corpora.langcheck import check_corpus, check_mode
 from langsteer.languages import UnknownLanguageError, normalize_language, normalize_languages
 

@@ -10,7 +10,8 @@ from langsteer.corpora.base import Corpus, CorpusError
 from langsteer.corpora.bible import load_bible
 from langsteer.corpora.flores import FLORES_SPLITS, load_flores, load_text_dir
 from langsteer.corpora.langcheck import check_mode
-from langsteer.corpora.pairs import load_bucc, load_pairs, load_tatoeba
+from langsteer.corpora.pairs import load_pairs
+from langsteer.corpora.tatoeba_bucc import load_bucc, load_tatoeba
 from langsteer.languages import normalize_languages
 
 __all__ = ["ACCEPTED_SPECS", "load_corpus"]

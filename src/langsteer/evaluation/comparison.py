@@ -11,20 +11,26 @@ Choices are made on held-out data: the layer of each (space, embedding method) m
 (fitted on one half of the held-out sentences, scored on the other, both ways), so a method that
 overfits its own fit rows is not favoured. The best baseline (the best method that leaves the
 model untouched) is chosen the same way. Every leaderboard row is then compared with it on the
-evaluated sentences: a paired bootstrap over sentence ids of the difference in mean top-1.
+evaluated sentences: a paired bootstrap over sentence ids of the difference in mean top-1. Every
+score is :meth:`BitextRetrievalEvaluator.sentence_scores` (its mean is the evaluator's top-1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
-from langsteer.evaluation.controls import geometry_means, paired_bootstrap_means, sentence_scores
+from langsteer.evaluation.bootstrap import paired_bootstrap_means
+from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
 from langsteer.evaluation.geometry import select_layer
+from langsteer.evaluation.geometry_table import geometry_means
 
 __all__ = [
     "ORIGINAL",
@@ -89,7 +95,14 @@ def _rows(space: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, np.nda
     return {lang: np.asarray(x)[rows] for lang, x in space.items()}
 
 
-def _crossfit(method: Any, heldout: Mapping[str, np.ndarray], seed: int, variant: dict) -> float:
+def _evaluator(variant: Mapping[str, Any] | None) -> BitextRetrievalEvaluator:
+    """The retrieval evaluator every score goes through (``variant``: its keyword arguments)."""
+    return BitextRetrievalEvaluator(**dict(variant or {}))
+
+
+def _crossfit(
+    method: Any, heldout: Mapping[str, np.ndarray], seed: int, bitext: BitextRetrievalEvaluator
+) -> float:
     """Mean top-1 on the held-out rows, the method fitted on the other half each time."""
     n = np.shape(next(iter(heldout.values())))[0]
     if n < 4:
@@ -98,12 +111,34 @@ def _crossfit(method: Any, heldout: Mapping[str, np.ndarray], seed: int, variant
     total = 0.0
     for fit_rows, score_rows in ((a, b), (b, a)):
         fitted = copy.deepcopy(method).fit(_rows(heldout, fit_rows))
-        total += float(
-            sentence_scores(fitted.transform(_rows(heldout, score_rows)), **variant).mean()
-        )
+        total += float(bitext.sentence_scores(fitted.transform(_rows(heldout, score_rows))).mean())
     return total / 2
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Scoring is thousands of tiny products, where intra-op threads only add synchronisation
+    (on a loaded 2-core machine, 10-50x slower): it runs on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
+def single_threaded(fn):
+    """Run ``fn`` under :func:`one_thread`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with one_thread():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@single_threaded
 def score_space(
     space: Space,
     embedding_methods: Mapping[str, Any],
@@ -115,11 +150,13 @@ def score_space(
 ) -> SpaceScores:
     """Score every (embedding method, layer) of one space; see the module docstring.
 
-    ``embedding_methods``: ``{label: unfitted EmbeddingMethod}`` (each is copied per fit).
-    Without a held-out split, methods fit on the evaluated sentences and the selection score is
-    the evaluated score (the results then say the choice was optimistic).
+    ``embedding_methods``: ``{label: unfitted EmbeddingMethod}`` (each is copied per fit);
+    ``variant``: keyword arguments of the :class:`BitextRetrievalEvaluator` that scores
+    (``direction``, ``scoring``, ...). Without a held-out split, methods fit on the evaluated
+    sentences and the selection score is the evaluated score (the results then say the choice
+    was optimistic).
     """
-    variant = dict(variant or {})
+    bitext = _evaluator(variant)
     chosen = list(range(space.n_layers) if layers is None else layers)
     out = SpaceScores(space.name, space.target, space.method, chosen)
     for label, method in embedding_methods.items():
@@ -131,12 +168,12 @@ def score_space(
             fit_on = ev if ho is None or method.params.fit_on == "evaluated" else ho
             fitted = copy.deepcopy(method).fit(fit_on)
             transformed = fitted.transform(ev)
-            s = sentence_scores(transformed, **variant)
+            s = bitext.sentence_scores(transformed)
             scores.append(s)
             if ho is None or method.params.fit_on == "evaluated":
-                sel.append(float(s.mean()) if ho is None else _in_sample(method, ho, variant))
+                sel.append(float(s.mean()) if ho is None else _in_sample(method, ho, bitext))
             else:
-                sel.append(_crossfit(method, ho, seed, variant))
+                sel.append(_crossfit(method, ho, seed, bitext))
             if geometry:
                 for q, v in geometry_means(transformed, space.target).items():
                     geo.setdefault(q, []).append(v)
@@ -148,9 +185,11 @@ def score_space(
     return out
 
 
-def _in_sample(method: Any, heldout: Mapping[str, np.ndarray], variant: dict) -> float:
+def _in_sample(
+    method: Any, heldout: Mapping[str, np.ndarray], bitext: BitextRetrievalEvaluator
+) -> float:
     fitted = copy.deepcopy(method).fit(heldout)
-    return float(sentence_scores(fitted.transform(heldout), **variant).mean())
+    return float(bitext.sentence_scores(fitted.transform(heldout)).mean())
 
 
 def select(scores: SpaceScores, emb: str, how: str, fixed_layer: int) -> tuple[int, str]:
@@ -181,6 +220,7 @@ class Row:
     selection_score: float
     in_sample: bool = False
     supervised: bool = False
+    fitted: dict[str, Any] = field(default_factory=dict)  # the embedding method at that layer
 
 
 def rows_of(
@@ -209,6 +249,7 @@ def rows_of(
                 selection_score=float(scores.selection[emb][j]),
                 in_sample=method.params.fit_on == "evaluated",
                 supervised=bool(getattr(method, "supervised", False)),
+                fitted=scores.fitted.get(emb, {}).get(str(layer), {}),
             )
         )
     return rows
@@ -263,6 +304,7 @@ def leaderboard(
                 "in_sample": r.in_sample,
                 "supervised": r.supervised,
                 "n": int(r.scores.size),
+                "fitted": r.fitted,
             }
         )
     baseline = {
@@ -278,6 +320,7 @@ def leaderboard(
     return table, baseline
 
 
+@single_threaded
 def heldout_score(
     heldout: Mapping[str, np.ndarray],
     embedding_methods: Mapping[str, Any],
@@ -290,14 +333,14 @@ def heldout_score(
     ``heldout``: ``{lang: (m, layers, d)}``. Used to choose among a method's candidate
     parameters (a layer, a strength, a k) without looking at the evaluated sentences.
     """
-    variant = dict(variant or {})
+    bitext = _evaluator(variant)
     n_layers = int(np.shape(next(iter(heldout.values())))[1])
     best = {"score": float("-inf"), "embedding": None, "layer": None}
     for label, method in embedding_methods.items():
         if method.params.fit_on == "evaluated":
             continue
         for layer in range(n_layers):
-            score = _crossfit(method, select_layer(heldout, layer), seed, variant)
+            score = _crossfit(method, select_layer(heldout, layer), seed, bitext)
             if score > best["score"]:
                 best = {"score": score, "embedding": label, "layer": layer}
     return best

@@ -1,4 +1,7 @@
-"""Pearson correlations with bootstrap confidence intervals (paper Table 2).
+"""Pearson correlations with bootstrap confidence intervals (paper Table 2), and its evaluator.
+
+:class:`CorrelationEvaluator` computes the paper's rows (:data:`PAPER_ROWS`) from two spaces, or
+from precomputed per-point accuracies and distances.
 
 Degenerate-case policy: *invalid input* (different lengths, not 1-D, non-finite values, a bad
 ``ci``/``n_boot``) is a bug in the caller and raises ``ValueError``. *Degenerate data* (fewer than
@@ -13,10 +16,24 @@ constant have no r; they are left out of the percentiles and counted in ``n_boot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats
+
+from langsteer.evaluation.evaluators import (
+    BitextRetrievalEvaluator,
+    Evaluator,
+    Metrics,
+    pair_label,
+)
+from langsteer.evaluation.geometry import (
+    Embeddings,
+    center,
+    centroid_distances,
+    pair_value,
+    parallel_distances,
+)
 
 # Bootstrap resamples are processed in blocks of about this many elements to bound memory.
 _BLOCK_ELEMENTS = 1 << 22
@@ -193,3 +210,89 @@ def paper_correlations(
         res["x"], res["y"] = PAPER_ROWS[row]
         out[row] = res
     return out
+
+
+class CorrelationEvaluator(Evaluator):
+    """Table 2 from two spaces: retrieval accuracy vs query-candidate distance, pre and post.
+
+    One point per ordered pair (query, candidate) with the queries in ``query_languages`` (paper:
+    the target). Distance: ``"parallel"`` (mean distance between translations; our default, the
+    "mean query-candidate distance") or ``"centroid"``. Keys ``<row>.{r,ci_low,ci_high,p_value,n}``
+    and ``<row>.note`` for the rows in :data:`PAPER_ROWS`.
+    Primary: ``acc_gain~d_drop.r``.
+    """
+
+    primary_metric = "acc_gain~d_drop.r"
+
+    def __init__(
+        self,
+        query_languages: Sequence[str] | None = None,
+        languages: Sequence[str] | None = None,
+        *,
+        distance: Literal["parallel", "centroid"] = "parallel",
+        n_boot: int = 10_000,
+        ci: float = 0.95,
+        seed: int = 0,
+        name: str = "correlation",
+        **retrieval_kwargs: Any,
+    ) -> None:
+        if distance not in ("parallel", "centroid"):
+            raise ValueError(f"distance must be 'parallel' or 'centroid', got {distance!r}")
+        if "means" in retrieval_kwargs:
+            raise ValueError(
+                "held-out means differ per space; correlate precomputed values instead"
+            )
+        if distance == "centroid" and retrieval_kwargs.get("centering") == "per-language":
+            raise ValueError("centroid distances are undefined after per-language centring")
+        self.distance, self.n_boot, self.ci, self.seed, self.name = distance, n_boot, ci, seed, name
+        self._bitext = BitextRetrievalEvaluator(languages, query_languages, **retrieval_kwargs)
+
+    def _distances(self, emb: Embeddings, pairs: list[tuple[str, str]]) -> dict[str, float]:
+        fn = parallel_distances if self.distance == "parallel" else centroid_distances
+        table = fn(emb, list(dict.fromkeys(x for p in pairs for x in p)))
+        return {pair_label(q, c): pair_value(table, q, c) for q, c in pairs}
+
+    def evaluate(self, emb_pre: Embeddings, emb_post: Embeddings) -> Metrics:
+        acc_pre = self._bitext.accuracies(emb_pre)
+        acc_post = self._bitext.accuracies(emb_post)
+        pairs = list(acc_pre)
+        space_pre = center(emb_pre, self._bitext.centering)
+        space_post = center(emb_post, self._bitext.centering)
+        out = self.evaluate_values(
+            {pair_label(*p): v for p, v in acc_pre.items()},
+            {pair_label(*p): v for p, v in acc_post.items()},
+            self._distances(space_pre, pairs),
+            self._distances(space_post, pairs),
+        )
+        out.update({f"{self.name}.variant.{k}": v for k, v in self._bitext.variant.items()})
+        return out
+
+    def evaluate_values(
+        self,
+        acc_pre: Mapping[str, float],
+        acc_post: Mapping[str, float],
+        d_pre: Mapping[str, float],
+        d_post: Mapping[str, float],
+        languages: Sequence[str] | None = None,
+    ) -> Metrics:
+        """Same output from precomputed per-point values (keys: languages or pair labels)."""
+        rows = paper_correlations(
+            acc_pre,
+            acc_post,
+            d_pre,
+            d_post,
+            languages,
+            n_boot=self.n_boot,
+            ci=self.ci,
+            seed=self.seed,
+        )
+        out: dict[str, Any] = {}
+        for row in PAPER_ROWS:
+            res = rows[row]
+            for k in ("r", "ci_low", "ci_high", "p_value"):
+                out[f"{row}.{k}"] = res[k]
+            out[f"{row}.n"] = float(res["n"])
+            out[f"{row}.note"] = res["note"]
+        out["variant.distance"] = self.distance
+        out["variant.ci"] = f"{self.ci:g} percentile bootstrap, {self.n_boot} resamples"
+        return self._prefixed(out)

@@ -1,4 +1,4 @@
-"""Evaluators shaped like sentence-transformers evaluators / MTEB tasks.
+"""Evaluators shaped like sentence-transformers evaluators / MTEB tasks: retrieval and geometry.
 
 Each evaluator has a ``name``, a declared ``primary_metric`` (unprefixed; ``primary_key`` is the
 prefixed key) and ``evaluate(...)`` (also ``__call__``) returning ONE flat dict whose keys all
@@ -8,31 +8,24 @@ notes. The variant travels in the same dict as the numbers because "top-1 accura
 different things in MTEB, sentence-transformers, Mexa and xSIM: every number must carry its
 definition.
 
-Embeddings are ``{language: (n, d)}`` with aligned rows (see :mod:`langsteer.evaluation.geometry`);
-:class:`EncoderBitextEvaluator` produces them from any :class:`Encoder` and a corpus mapping.
+Embeddings are ``{language: (n, d)}`` with aligned rows (see :mod:`langsteer.evaluation.geometry`).
+The correlation evaluator lives beside its statistics in :mod:`langsteer.evaluation.correlation`,
+the ones that encode sentences themselves in :mod:`langsteer.evaluation.encoders`.
+:mod:`langsteer.metrics.retrieval` (torch) is imported on first use, so the NumPy-only parts of
+the package import without torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from types import ModuleType
+from typing import Any, Literal
 
 import numpy as np
 
-from langsteer.evaluation.correlation import PAPER_ROWS, paper_correlations
-from langsteer.evaluation.geometry import (
-    MEDOID_VARIANTS,
-    CenterMode,
-    Embeddings,
-    MedoidVariant,
-    center,
-    centroid_distances,
-    check_embeddings,
-    geometry_summary,
-    pair_value,
-    parallel_distances,
-)
-from langsteer.metrics.retrieval import pairwise_top1, retrieval_top1
+from langsteer.evaluation.geometry import CenterMode, Embeddings, center, check_embeddings
+from langsteer.evaluation.geometry_table import geometry_summary
+from langsteer.evaluation.medoids import MedoidVariant, check_medoid_variant
 
 Metrics = dict[str, Any]
 Direction = Literal["forward", "both", "strict-both"]
@@ -40,11 +33,11 @@ Scoring = Literal["cosine", "margin"]
 TIE_POLICY = "strict: a candidate scoring equal to the gold counts as an error"
 
 
-@runtime_checkable
-class Encoder(Protocol):
-    """What a model wrapper implements (MTEB style): one row per sentence, in order."""
+def _retrieval_metrics() -> ModuleType:
+    """:mod:`langsteer.metrics.retrieval`, imported on first use (it pulls in torch)."""
+    from langsteer.metrics import retrieval
 
-    def encode(self, sentences: list[str], **kwargs: Any) -> np.ndarray: ...
+    return retrieval
 
 
 class Evaluator:
@@ -87,7 +80,7 @@ class _Retrieval:
         self._reported: dict[str, Any] | None = None
 
     def top1(self, queries: np.ndarray, candidates: np.ndarray) -> float:
-        res = retrieval_top1(
+        res = _retrieval_metrics().retrieval_top1(
             queries,
             candidates,
             direction=self.direction,
@@ -98,11 +91,11 @@ class _Retrieval:
         self._record(res)
         return float(res.accuracy)
 
-    def table(
+    def results(
         self, space: Embeddings, pairs: list[tuple[str, str]]
-    ) -> dict[tuple[str, str], float]:
-        """All ordered pairs; one similarity pass serves both (a, b) and (b, a)."""
-        results = pairwise_top1(
+    ) -> dict[tuple[str, str], Any]:
+        """``{pair: RetrievalResult}``; one similarity pass serves both (a, b) and (b, a)."""
+        results = _retrieval_metrics().pairwise_top1(
             space,
             pairs,
             return_correct=True,
@@ -113,7 +106,7 @@ class _Retrieval:
         )
         for res in results.values():
             self._record(res)
-        return {p: float(res.accuracy) for p, res in results.items()}
+        return results
 
     def _record(self, res: Any) -> None:
         if self._reported is None:
@@ -137,7 +130,8 @@ def _ordered_pairs(queries: Sequence[str], languages: Sequence[str]) -> list[tup
     return [(q, c) for q in queries for c in languages if c != q]
 
 
-def _pair_label(q: str, c: str) -> str:
+def pair_label(q: str, c: str) -> str:
+    """``"<query>-><candidate>"``, the key of one ordered pair in every results dict."""
     return f"{q}->{c}"
 
 
@@ -145,9 +139,10 @@ class BitextRetrievalEvaluator(Evaluator):
     """Top-1 translation retrieval for every ordered (query, candidate) pair of one space.
 
     Keys: ``top1.<q>-><c>``, ``top1.from.<q>`` (mean over candidates), ``top1.mean`` (primary),
-    ``n`` and ``variant.*``. ``centering`` applies :func:`geometry.center` first (``means`` from a
-    held-out split if given), the control that separates a real alignment gain from the mere
-    removal of per-language offsets.
+    ``n`` and ``variant.*``. ``centering`` applies :func:`~langsteer.evaluation.geometry.center`
+    first (``means`` from a held-out split if given), the control that separates a real alignment
+    gain from the mere removal of per-language offsets. :meth:`sentence_scores` gives the same
+    mean top-1 per sentence id, for paired comparisons.
     """
 
     primary_metric = "top1.mean"
@@ -179,9 +174,26 @@ class BitextRetrievalEvaluator(Evaluator):
         """Unprefixed ``{(query, candidate): top-1}``, for callers that need the raw table."""
         return self._accuracies(emb, self.centering, self.means)
 
+    def sentence_scores(self, emb: Embeddings) -> np.ndarray:
+        """Per sentence id, the share of the ordered pairs ``(q, c)`` it is retrieved in.
+
+        Why: a paired bootstrap over sentence ids needs one number per id whose mean is the
+        reported number. Same pairs, centring and variant as :meth:`evaluate`, so the mean of
+        these scores is exactly ``top1.mean`` (strict ties count as wrong).
+        """
+        results = self._results(emb, self.centering, self.means)
+        if not results:
+            raise ValueError("no ordered pair of distinct languages to score")
+        return np.mean([res.item_scores() for res in results.values()], axis=0)
+
     def _accuracies(
         self, emb: Embeddings, centering: CenterMode, means: Any
     ) -> dict[tuple[str, str], float]:
+        return {p: float(r.accuracy) for p, r in self._results(emb, centering, means).items()}
+
+    def _results(
+        self, emb: Embeddings, centering: CenterMode, means: Any
+    ) -> dict[tuple[str, str], Any]:
         langs = check_embeddings(emb, self.languages)
         queries = langs if self.query_languages is None else self.query_languages
         missing = [q for q in queries if q not in emb]
@@ -189,10 +201,10 @@ class BitextRetrievalEvaluator(Evaluator):
             raise ValueError(f"query languages missing from the embeddings: {missing}")
         used = list(dict.fromkeys([*langs, *queries]))  # deterministic order for global means
         space = center({lang: emb[lang] for lang in used}, centering, means)
-        return self._retrieval.table(space, _ordered_pairs(queries, langs))
+        return self._retrieval.results(space, _ordered_pairs(queries, langs))
 
     def _table_metrics(self, acc: Mapping[tuple[str, str], float]) -> dict[str, float]:
-        out = {f"top1.{_pair_label(q, c)}": v for (q, c), v in acc.items()}
+        out = {f"top1.{pair_label(q, c)}": v for (q, c), v in acc.items()}
         for q in dict.fromkeys(q for q, _ in acc):
             out[f"top1.from.{q}"] = float(np.mean([v for (qq, _), v in acc.items() if qq == q]))
         out["top1.mean"] = float(np.mean(list(acc.values()))) if acc else float("nan")
@@ -256,12 +268,12 @@ class PrePostRetrievalEvaluator(BitextRetrievalEvaluator):
 
 
 class GeometryEvaluator(Evaluator):
-    """Table 1: :func:`geometry.geometry_summary` of the pre and post spaces, prefixed.
+    """Table 1: :func:`~langsteer.evaluation.geometry_table.geometry_summary` of pre and post.
 
     Primary: ``delta.mean_pairwise_centroid`` (post - pre; negative = languages moved closer).
     ``medoid``: ``"point"`` (default, the paper's medoid of the space: one sentence embedding) or
     ``"centroid-language"``; recorded as ``variant.medoid`` (see
-    :data:`~langsteer.evaluation.geometry.MEDOID_DEFINITIONS`).
+    :data:`~langsteer.evaluation.medoids.MEDOID_DEFINITIONS`).
     """
 
     primary_metric = "delta.mean_pairwise_centroid"
@@ -275,8 +287,7 @@ class GeometryEvaluator(Evaluator):
         medoid: MedoidVariant = "point",
         name: str = "geometry",
     ) -> None:
-        if medoid not in MEDOID_VARIANTS:
-            raise ValueError(f"medoid must be one of {MEDOID_VARIANTS}, got {medoid!r}")
+        check_medoid_variant(medoid)
         self.target, self.centering, self.name = target, centering, name
         self.medoid = medoid
         self.languages = None if languages is None else list(languages)
@@ -332,173 +343,3 @@ class ParaphraseEvaluator(Evaluator):
         }
         out.update({f"variant.{k}": v for k, v in self.variant.items()})
         return self._prefixed(out)
-
-
-class CorrelationEvaluator(Evaluator):
-    """Table 2 from two spaces: retrieval accuracy vs query-candidate distance, pre and post.
-
-    One point per ordered pair (query, candidate) with the queries in ``query_languages`` (paper:
-    the target). Distance: ``"parallel"`` (mean distance between translations; our default, the
-    "mean query-candidate distance") or ``"centroid"``. Keys ``<row>.{r,ci_low,ci_high,p_value,n}``
-    and ``<row>.note`` for the rows in :data:`correlation.PAPER_ROWS`.
-    Primary: ``acc_gain~d_drop.r``.
-    """
-
-    primary_metric = "acc_gain~d_drop.r"
-
-    def __init__(
-        self,
-        query_languages: Sequence[str] | None = None,
-        languages: Sequence[str] | None = None,
-        *,
-        distance: Literal["parallel", "centroid"] = "parallel",
-        n_boot: int = 10_000,
-        ci: float = 0.95,
-        seed: int = 0,
-        name: str = "correlation",
-        **retrieval_kwargs: Any,
-    ) -> None:
-        if distance not in ("parallel", "centroid"):
-            raise ValueError(f"distance must be 'parallel' or 'centroid', got {distance!r}")
-        if "means" in retrieval_kwargs:
-            raise ValueError(
-                "held-out means differ per space; correlate precomputed values instead"
-            )
-        if distance == "centroid" and retrieval_kwargs.get("centering") == "per-language":
-            raise ValueError("centroid distances are undefined after per-language centring")
-        self.distance, self.n_boot, self.ci, self.seed, self.name = distance, n_boot, ci, seed, name
-        self._bitext = BitextRetrievalEvaluator(languages, query_languages, **retrieval_kwargs)
-
-    def _distances(self, emb: Embeddings, pairs: list[tuple[str, str]]) -> dict[str, float]:
-        fn = parallel_distances if self.distance == "parallel" else centroid_distances
-        table = fn(emb, list(dict.fromkeys(x for p in pairs for x in p)))
-        return {_pair_label(q, c): pair_value(table, q, c) for q, c in pairs}
-
-    def evaluate(self, emb_pre: Embeddings, emb_post: Embeddings) -> Metrics:
-        acc_pre = self._bitext.accuracies(emb_pre)
-        acc_post = self._bitext.accuracies(emb_post)
-        pairs = list(acc_pre)
-        space_pre = center(emb_pre, self._bitext.centering)
-        space_post = center(emb_post, self._bitext.centering)
-        out = self.evaluate_values(
-            {_pair_label(*p): v for p, v in acc_pre.items()},
-            {_pair_label(*p): v for p, v in acc_post.items()},
-            self._distances(space_pre, pairs),
-            self._distances(space_post, pairs),
-        )
-        out.update({f"{self.name}.variant.{k}": v for k, v in self._bitext.variant.items()})
-        return out
-
-    def evaluate_values(
-        self,
-        acc_pre: Mapping[str, float],
-        acc_post: Mapping[str, float],
-        d_pre: Mapping[str, float],
-        d_post: Mapping[str, float],
-        languages: Sequence[str] | None = None,
-    ) -> Metrics:
-        """Same output from precomputed per-point values (keys: languages or pair labels)."""
-        rows = paper_correlations(
-            acc_pre,
-            acc_post,
-            d_pre,
-            d_post,
-            languages,
-            n_boot=self.n_boot,
-            ci=self.ci,
-            seed=self.seed,
-        )
-        out: dict[str, Any] = {}
-        for row in PAPER_ROWS:
-            res = rows[row]
-            for k in ("r", "ci_low", "ci_high", "p_value"):
-                out[f"{row}.{k}"] = res[k]
-            out[f"{row}.n"] = float(res["n"])
-            out[f"{row}.note"] = res["note"]
-        out["variant.distance"] = self.distance
-        out["variant.ci"] = f"{self.ci:g} percentile bootstrap, {self.n_boot} resamples"
-        return self._prefixed(out)
-
-
-def _encode(
-    encoder: Encoder, sentences: list[str], kwargs: Mapping[str, Any], what: str
-) -> np.ndarray:
-    x = np.asarray(encoder.encode(sentences, **kwargs), dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] != len(sentences):
-        raise ValueError(f"encoder returned shape {x.shape} for {len(sentences)} {what} sentences")
-    return x
-
-
-class EncoderBitextEvaluator(Evaluator):
-    """Encode a parallel corpus with one or more encoders, then delegate to an embeddings evaluator.
-
-    ``corpus`` is a mapping ``{lang: sentences}`` or a :class:`langsteer.corpora.Corpus`-like
-    object (``.languages`` and ``.sentences(lang)``). Each language is encoded exactly once per
-    encoder (one ``encode`` call with all its sentences). ``evaluate(encoder)`` feeds a one-space
-    evaluator (default: bitext retrieval); ``evaluate(original, intervened)`` feeds a pre/post one
-    (PrePost, Geometry, Correlation).
-    """
-
-    def __init__(
-        self,
-        corpus: Any,
-        evaluator: Evaluator | None = None,
-        *,
-        languages: Sequence[str] | None = None,
-        encode_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.corpus = corpus
-        if languages is None:
-            languages = getattr(corpus, "languages", None)
-            languages = list(corpus) if languages is None else languages
-        self.languages = list(languages)
-        self.evaluator = evaluator or BitextRetrievalEvaluator(self.languages)
-        self.encode_kwargs = dict(encode_kwargs or {})
-        self.name, self.primary_metric = self.evaluator.name, self.evaluator.primary_metric
-
-    def _sentences(self, lang: str) -> list[str]:
-        getter = getattr(self.corpus, "sentences", None)
-        return list(getter(lang) if callable(getter) else self.corpus[lang])
-
-    def encode(self, encoder: Encoder) -> dict[str, np.ndarray]:
-        """``{lang: (n, d) float32}``, one ``encode`` call per language."""
-        return {
-            lang: _encode(encoder, self._sentences(lang), self.encode_kwargs, lang)
-            for lang in self.languages
-        }
-
-    def evaluate(self, *encoders: Encoder) -> Metrics:
-        if not encoders:
-            raise ValueError("give at least one encoder")
-        return self.evaluator(*(self.encode(e) for e in encoders))
-
-
-class EncoderParaphraseEvaluator(Evaluator):
-    """Paraphrase retrieval from two encoders (original, intervened) and paraphrase pairs.
-
-    ``pairs`` is ``(left_sentences, right_sentences)`` or a ``ParaphrasePairs``-like object with
-    ``.left`` and ``.right``; left sentences are the queries. Each side is encoded once per encoder.
-    """
-
-    def __init__(
-        self,
-        pairs: Any,
-        evaluator: ParaphraseEvaluator | None = None,
-        *,
-        encode_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        left, right = (pairs.left, pairs.right) if hasattr(pairs, "left") else pairs
-        self.left, self.right = list(left), list(right)
-        if len(self.left) != len(self.right):
-            raise ValueError(f"{len(self.left)} left but {len(self.right)} right sentences")
-        self.evaluator = evaluator or ParaphraseEvaluator()
-        self.encode_kwargs = dict(encode_kwargs or {})
-        self.name, self.primary_metric = self.evaluator.name, self.evaluator.primary_metric
-
-    def evaluate(self, original: Encoder, intervened: Encoder) -> Metrics:
-        kw = self.encode_kwargs
-
-        def both(enc: Encoder) -> tuple[np.ndarray, np.ndarray]:
-            return _encode(enc, self.left, kw, "left"), _encode(enc, self.right, kw, "right")
-
-        return self.evaluator(both(original), both(intervened))

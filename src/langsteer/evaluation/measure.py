@@ -3,7 +3,8 @@
 For one target and one model method, at the headline layer (``evaluation.layer``; the paper's
 last layer) and on the same sentences: retrieval tables pre/post/delta (Fig. 4-5), geometry
 (Table 1), paraphrase Pre/Post/Mixed (Table 3), correlations (Table 2) and a 2-D projection
-(Fig. 6). Every number goes through an evaluator of :mod:`langsteer.evaluation.evaluators`.
+(Fig. 6). Every number goes through an evaluator (:mod:`langsteer.evaluation.evaluators`,
+:class:`~langsteer.evaluation.correlation.CorrelationEvaluator`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from langsteer.evaluation.comparison import Space
+from langsteer.evaluation.correlation import CorrelationEvaluator
 from langsteer.evaluation.evaluators import (
     BitextRetrievalEvaluator,
-    CorrelationEvaluator,
     Evaluator,
     GeometryEvaluator,
     ParaphraseEvaluator,

@@ -33,6 +33,20 @@ __all__ = ["method_sweep", "study_generation"]
 _ROW_KEYS = ("k", "target_rate", "distribution", "log_ppl", "ppl", "n_ppl_tokens", "seconds")
 
 
+def _cached(cache_dir: Path | None, kind: str, key: dict[str, Any], compute) -> Any:
+    """``compute()``, or its JSON cached under ``<cache>/<kind>/<hash of key>.json``."""
+    path = None if cache_dir is None else cache_dir / kind / f"{cache_key(key)}.json"
+    if path is not None and path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass  # an unreadable entry is computed again
+    value = compute()
+    if path is not None:
+        atomic_write_json(path, value)
+    return value
+
+
 def _point(
     loaded: LoadedModel,
     method: Any,
@@ -41,34 +55,34 @@ def _point(
     ppl_opts: dict[str, Any],
     cache_dir: Path | None,
 ) -> dict[str, Any]:
-    """Samples and perplexity under ``method`` (None: the unsteered model), cached."""
-    key = cache_key(
-        {
-            "model": loaded.describe(),
-            "gen": gen,
-            "ppl": ppl_opts,
-            "texts": ppl_texts,
-            "method": None if method is None else method.describe(),
-        }
-    )
-    path = None if cache_dir is None else Path(cache_dir) / "generations" / f"{key}.json"
-    if path is not None and path.exists():
+    """Samples and perplexity under ``method`` (None: the unsteered model), each cached (the
+    unsteered samples are shared by every target)."""
+    state = {"model": loaded.describe(), "method": None if method is None else method.describe()}
+
+    def run(fn):
+        handle = None if method is None else method.attach(loaded)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass  # an unreadable entry is computed again
-    t0 = time.perf_counter()
-    handle = None if method is None else method.attach(loaded)
-    try:
-        texts = [s["text"] for s in generate_samples(loaded, **gen)]
-        ppl = perplexity(loaded, ppl_texts, **ppl_opts) if ppl_texts else None
-    finally:
-        if handle is not None:
-            handle.remove()
-    point = {"texts": texts, "ppl": ppl, "seconds": time.perf_counter() - t0}
-    if path is not None:
-        atomic_write_json(path, point)
-    return point
+            return fn()
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    def sample() -> dict[str, Any]:
+        t0 = time.perf_counter()
+        texts = run(lambda: [s["text"] for s in generate_samples(loaded, **gen)])
+        return {"texts": texts, "seconds": time.perf_counter() - t0}
+
+    samples = _cached(cache_dir, "generations", {**state, "gen": gen}, sample)
+    ppl = None
+    if ppl_texts:
+        key = {**state, "ppl": ppl_opts, "texts": ppl_texts}
+        ppl = _cached(
+            cache_dir,
+            "perplexities",
+            key,
+            lambda: run(lambda: perplexity(loaded, ppl_texts, **ppl_opts)),
+        )
+    return {"texts": samples["texts"], "ppl": ppl, "seconds": samples["seconds"]}
 
 
 def method_sweep(
@@ -158,7 +172,7 @@ def method_sweep(
                     ("seconds", p["seconds"]),
                 ):
                     rows[name].append(value)
-                samples[str(k)] = p["texts"][:n_keep]
+                samples["fitted" if k is None else str(k)] = p["texts"][:n_keep]
                 bar.update(1)
             results[target][label] = {**rows, "samples": samples}
     bar.close()

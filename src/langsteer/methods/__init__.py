@@ -20,10 +20,16 @@ from langsteer.methods.embedding import (
 )
 from langsteer.methods.forcing import ExpertForcing, Intervention, RandomUnits, intervene
 from langsteer.methods.hooks import Edit, HookSet
+from langsteer.methods.lape import LAPE
 from langsteer.methods.probe import Need, ProbeData
 from langsteer.methods.residual import SteeringVector
+from langsteer.methods.sparse import SparseDims
+from langsteer.methods.subspace import LIR, LSAR, LinearMap
 
 __all__ = [
+    "LAPE",
+    "LIR",
+    "LSAR",
     "METHODS",
     "Edit",
     "EmbeddingMethod",
@@ -32,6 +38,7 @@ __all__ = [
     "HookSet",
     "Identity",
     "Intervention",
+    "LinearMap",
     "Method",
     "MethodError",
     "ModelMethod",
@@ -39,6 +46,7 @@ __all__ = [
     "PerLanguageCentring",
     "ProbeData",
     "RandomUnits",
+    "SparseDims",
     "SteeringVector",
     "Whitening",
     "fit_whitening",

@@ -50,6 +50,27 @@ def register(cls: type[Method]) -> type[Method]:
     return cls
 
 
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int, np.integer),
+    "float": (int, float, np.integer, np.floating),
+    "str": (str,),
+    "bool": (bool,),
+    "None": (type(None),),
+}
+
+
+def _wrong_type(name: str, value: Any, annotation: Any) -> str | None:
+    """Why ``value`` does not fit a ``Params`` annotation such as ``"int | None"`` (None if it
+    does): study files hand method parameters over untyped. ``True`` is no number."""
+    allowed = [a.strip() for a in str(annotation).split("|")]
+    if not all(a in _TYPES for a in allowed):
+        return None  # an annotation this check does not know: the method's check_params decides
+    for a in allowed:
+        if isinstance(value, _TYPES[a]) and not (a != "bool" and isinstance(value, bool)):
+            return None
+    return f"{name} must be {' or '.join(allowed)}, got {value!r}"
+
+
 class Method:
     """What every method has: a registry ``name``, a ``kind``, validated ``Params``."""
 
@@ -57,6 +78,9 @@ class Method:
     kind: ClassVar[str]
     summary: ClassVar[str] = ""  # one line: what it does and its source
     Params: ClassVar[type]
+    #: parameters whose default is part of the method's definition (LAPE's ``units``): a study
+    #: section key of the same name does not replace it; a ``[[methods]]`` entry still can
+    own_defaults: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params: Any) -> None:
         fields = {f.name for f in dataclasses.fields(self.Params)}
@@ -65,12 +89,17 @@ class Method:
             raise MethodError(
                 f"method {self.name!r} has no parameter(s) {unknown}; it takes {sorted(fields)}"
             )
+        # NumPy scalars (a layer chosen by argmax) as plain Python: describe() must be JSON
+        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
         try:
             self.params = self.Params(**params)
         except (TypeError, ValueError) as exc:
             raise MethodError(f"method {self.name!r}: {exc}") from exc
         for f in dataclasses.fields(self.params):
             value = getattr(self.params, f.name)
+            wrong = _wrong_type(f.name, value, f.type)
+            if wrong:
+                raise MethodError(f"method {self.name!r}: {wrong}")
             if isinstance(value, float) and not math.isfinite(value):
                 raise MethodError(f"method {self.name!r}: {f.name} must be finite, got {value}")
         self.check_params()

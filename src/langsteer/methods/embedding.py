@@ -26,6 +26,8 @@ from langsteer.methods.base import EmbeddingMethod, MethodError, register
 __all__ = [
     "FIT_ON",
     "SHRINKAGE_FLOOR",
+    "EmbeddingParams",
+    "EmbeddingTransform",
     "GlobalCentring",
     "Identity",
     "PerLanguageCentring",
@@ -66,7 +68,9 @@ class EmbeddingParams:
     fit_on: str = "heldout"  # "evaluated" = in-sample: labelled, never a fair baseline
 
 
-class _Embedding(EmbeddingMethod):
+class EmbeddingTransform(EmbeddingMethod):
+    """An embedding method with the ``fit_on`` parameter every study reads: subclass this."""
+
     Params = EmbeddingParams
 
     def check_params(self) -> None:
@@ -75,7 +79,7 @@ class _Embedding(EmbeddingMethod):
 
 
 @register
-class Identity(_Embedding):
+class Identity(EmbeddingTransform):
     """The embeddings as they are."""
 
     name = "none"
@@ -90,7 +94,7 @@ class Identity(_Embedding):
 
 
 @register
-class GlobalCentring(_Embedding):
+class GlobalCentring(EmbeddingTransform):
     """Subtract the mean over every language's fit rows."""
 
     name = "global-centring"
@@ -109,7 +113,7 @@ class GlobalCentring(_Embedding):
 
 
 @register
-class PerLanguageCentring(_Embedding):
+class PerLanguageCentring(EmbeddingTransform):
     """Subtract each language's own mean."""
 
     name = "per-language-centring"
@@ -133,7 +137,7 @@ class WhiteningParams(EmbeddingParams):
 
 
 @register
-class Whitening(_Embedding):
+class Whitening(EmbeddingTransform):
     """Shrunk ZCA whitening pooled over the languages (no language labels used)."""
 
     name = "whitening"

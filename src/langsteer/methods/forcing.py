@@ -203,6 +203,7 @@ class ExpertForcing(ModelMethod):
     )
     Params = ExpertParams
     control: str | None = None
+    allow_other_model: bool = False  # an expert file of another model id may be attached
 
     def check_params(self) -> None:
         p = self.params
@@ -222,8 +223,12 @@ class ExpertForcing(ModelMethod):
         return [Need(units=self.params.units, pooling=self.params.pooling)]
 
     @classmethod
-    def from_expert_set(cls, experts: ExpertSet, **params: Any) -> ExpertForcing:
-        """A fitted method from an expert file (its ranking; k from the file unless given)."""
+    def from_expert_set(
+        cls, experts: ExpertSet, *, allow_other_model: bool = False, **params: Any
+    ) -> ExpertForcing:
+        """A fitted method from an expert file (its ranking; k from the file unless given);
+        ``allow_other_model`` lets :meth:`attach` apply it to another model id of the same
+        architecture (CLI ``--allow-other-model``)."""
         meta = experts.meta
         given = {
             "units": experts.units.spec,
@@ -235,6 +240,7 @@ class ExpertForcing(ModelMethod):
         method = cls(**{**given, **params})
         method.experts_ = experts.with_k(method.params.k, method.params.bottom_k)
         method.target_ = experts.target
+        method.allow_other_model = allow_other_model
         return method
 
     def _finder_options(self) -> dict[str, Any]:
@@ -272,6 +278,7 @@ class ExpertForcing(ModelMethod):
         clone = type(self)(**{**self.get_params(), "k": int(k)})
         clone.experts_ = self.experts_.with_k(int(k), self.params.bottom_k)
         clone.target_ = self.target_
+        clone.allow_other_model = self.allow_other_model
         return clone
 
     def attach(self, loaded: LoadedModel) -> Intervention:
@@ -286,6 +293,7 @@ class ExpertForcing(ModelMethod):
             positions=p.positions,
             control=self.control,
             seed=getattr(p, "seed", 0),
+            allow_other_model=self.allow_other_model,
         )
 
     def describe(self) -> dict[str, Any]:

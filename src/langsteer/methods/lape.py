@@ -75,6 +75,7 @@ class LAPE(ExpertForcing):
         "entropy (LAPE, Tang et al. 2024), forced to their per-token mean activation"
     )
     Params = LAPEParams
+    own_defaults = ("units", "score", "value")  # LAPE's definition, not the [experts] defaults
 
     def check_params(self) -> None:
         super().check_params()

@@ -98,7 +98,10 @@ class ProbeData:
         progress: bool = RunConfig.progress,
     ) -> None:
         if len(languages) < 2:
-            raise ValueError("probing needs negatives: at least one language besides a target")
+            raise ValueError(
+                "probing needs negatives: at least one language besides a target (study file: "
+                "experts.negatives or a second language in experts.targets; CLI: --negatives)"
+            )
         self.loaded, self.corpus, self.languages = loaded, corpus, list(languages)
         self.sentences, self.lang_of = probing_set(corpus, self.languages)
         self.options = {"skip_bos": skip_bos, "max_length": max_length}

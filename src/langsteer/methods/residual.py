@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from langsteer.config import InterventionConfig, SteeringConfig
-from langsteer.methods.base import ModelMethod, register
-from langsteer.methods.hooks import Edit, HookSet
+from langsteer.methods.base import MethodError, ModelMethod, register
+from langsteer.methods.hooks import POSITIONS, Edit, HookSet
 from langsteer.methods.probe import Need
 from langsteer.models import LoadedModel, decoder_blocks
 
@@ -68,6 +68,20 @@ def _add(delta: np.ndarray):
 
 class _ResidualMethod(ModelMethod):
     """Shared by methods that act on one block's output: layer resolution and provenance."""
+
+    def check_params(self) -> None:
+        layer, positions = self.params.layer, self.params.positions
+        if layer is not None and (
+            isinstance(layer, bool) or not isinstance(layer, int | np.integer)
+        ):
+            raise MethodError(
+                f"method {self.name!r}: layer must be an integer hidden-state index or none "
+                f"(the middle), got {layer!r}"
+            )
+        if positions not in POSITIONS:
+            raise MethodError(
+                f"method {self.name!r}: positions must be one of {POSITIONS}, got {positions!r}"
+            )
 
     def needs(self) -> list[Need]:
         return [Need(embeddings=True)]

@@ -128,6 +128,8 @@ def pairwise_top1(
     normed = {lang: _normalised(embeddings[lang], f"embeddings[{lang!r}]", dev) for lang in needed}
     out: dict[tuple[str, str], Any] = {}
     done: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+    if scoring == "cosine" and chunk_size is None:
+        done = _cosine_blocks(normed, pairs)
     for a, b in pairs:
         if (a, b) not in done:
             _check_pair(normed[a], normed[b], f"embeddings[{a!r}]", f"embeddings[{b!r}]")
@@ -181,6 +183,41 @@ def _scan(
             torch.maximum(col_max, s.max(dim=0).values, out=col_max)
     bwd = gold_all > col_max + (tol + rel * gold_all.abs()) if backward else None
     return fwd, bwd
+
+
+def _cosine_blocks(
+    normed: Mapping[str, torch.Tensor], pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]]:
+    """Forward and backward correctness of every pair from ONE product per query language.
+
+    The fast path for many small languages (a study scores every pair at every layer under
+    every embedding method): the same strict comparison as :func:`_scan`, on each query
+    language's similarities to all its candidates at once. Pairs whose product would exceed
+    the chunk budget are left to :func:`_scan` (absent from the returned dict).
+    """
+    done: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+    by_query: dict[str, list[str]] = {}
+    for a, b in pairs:
+        by_query.setdefault(a, []).append(b)
+    for a, cands in by_query.items():
+        todo = [b for b in dict.fromkeys(cands) if (a, b) not in done]
+        q = normed[a]
+        n = q.shape[0]
+        if not todo or any(normed[b].shape != q.shape for b in todo):
+            continue  # mismatched shapes: _scan raises the clear error
+        if 8 * n * n * len(todo) > _CHUNK_BYTES:
+            continue
+        sims = q @ torch.cat([normed[b] for b in todo]).T
+        rows = torch.arange(n, device=q.device)
+        tol = _tie_tol(q.shape[1])
+        for k, b in enumerate(todo):
+            s = sims[:, k * n : (k + 1) * n]
+            gold = s[rows, rows].clone()
+            s[rows, rows] = -torch.inf  # compare the gold against every OTHER candidate
+            fwd = gold > s.max(dim=1).values + tol
+            bwd = gold > s.max(dim=0).values + tol
+            done[(a, b)], done[(b, a)] = (fwd, bwd), (bwd, fwd)
+    return done
 
 
 def _tie_tol(dim: int) -> float:

@@ -2,6 +2,8 @@
 
 Every result file carries ``LoadedModel.describe()`` so a number can be traced to its weights, and
 expert files carry ``signature()`` so they are never applied to a model they were not fitted on.
+Device/dtype resolution (:mod:`.devices`) and the causal-attention check (:mod:`.causal`) live
+in their own modules and are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Any
 
 import torch
 
+from .causal import non_causal_reason
+from .devices import DTYPES, resolve_device, resolve_dtype
+
 __all__ = [
     "DTYPES",
     "LoadedModel",
@@ -24,67 +29,6 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
 ]
-
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
-
-
-_DEVICE_FIX = 'use --device cpu or --device auto (study file: model.device = "cpu" or "auto")'
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' = cuda if available, else cpu. A CUDA/MPS device this machine lacks is an error."""
-    if isinstance(device, torch.device):
-        dev = device
-    elif device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, ValueError) as e:
-            raise ValueError(
-                f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:0', 'mps'"
-            ) from e
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {str(dev)!r} was asked for but CUDA is not available here (no NVIDIA "
-                f"GPU, no driver, or a CPU-only PyTorch build); {_DEVICE_FIX}"
-            )
-        n = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= n:
-            raise ValueError(
-                f"device {str(dev)!r} was asked for but this machine has {n} CUDA device(s) "
-                f"(cuda:0..cuda:{n - 1}); {_DEVICE_FIX}"
-            )
-    elif dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(
-                f"device {str(dev)!r} was asked for but Apple's MPS backend is not available "
-                f"here (it needs an Apple-silicon Mac and a PyTorch build with MPS); {_DEVICE_FIX}"
-            )
-    return dev
-
-
-def resolve_dtype(
-    dtype: str | torch.dtype = "auto", device: torch.device | None = None
-) -> torch.dtype:
-    """'auto' = bfloat16 on cuda (memory), float32 on cpu (bf16 matmuls are slow there)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        return torch.bfloat16 if device is not None and device.type == "cuda" else torch.float32
-    key = str(dtype).lower().removeprefix("torch.")
-    if key not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {', '.join(DTYPES)}")
-    return DTYPES[key]
 
 
 def base_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -258,68 +202,6 @@ def from_pretrained_objects(
         pad_token_source=source,
         content_hash=content_hash,
     )
-
-
-#: encoder families whose ``*ForCausalLM`` class is causal only with ``config.is_decoder`` (used
-#: when the attention modules do not say it themselves, in older transformers)
-_ENCODER_FAMILIES = frozenset(
-    {
-        "bert",
-        "bert-generation",
-        "big_bird",
-        "camembert",
-        "data2vec-text",
-        "electra",
-        "ernie",
-        "megatron-bert",
-        "rembert",
-        "roberta",
-        "roberta-prelayernorm",
-        "xlm-roberta",
-        "xlm-roberta-xl",
-        "xmod",
-    }
-)
-
-
-def non_causal_reason(model: torch.nn.Module) -> str | None:
-    """Why ``model`` does not attend causally (a sentence's later tokens reach earlier
-    positions), or None for a causal decoder.
-
-    Checked in order: an encoder-decoder config; ``use_bidirectional_attention`` (e.g.
-    EmbeddingGemma); the ``is_causal`` flag transformers sets on self-attention modules (False for
-    a BERT-style encoder loaded without ``is_decoder=True``; GPT-NeoX and others leave
-    ``config.is_decoder`` False although they are causal, so the config flag alone would be
-    wrong); and, where attention modules carry no flag, an encoder family without ``is_decoder``.
-    """
-    cfg = getattr(model, "config", None)
-    text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-    if getattr(cfg, "is_encoder_decoder", False):
-        return "its config is an encoder-decoder (is_encoder_decoder = true)"
-    if getattr(text_cfg, "use_bidirectional_attention", False):
-        return "its config sets use_bidirectional_attention = true"
-    flagged = False
-    for name, module in model.named_modules():
-        if not hasattr(module, "is_causal") or not isinstance(module.is_causal, bool):
-            continue
-        lowered = name.lower()
-        if (
-            getattr(module, "is_cross_attention", False)
-            or "cross" in lowered
-            or ("encoder_attn" in lowered)
-        ):
-            continue
-        flagged = True
-        if not module.is_causal:
-            return f"its self-attention {name} ({type(module).__name__}) is bidirectional"
-    model_type = getattr(text_cfg, "model_type", None)
-    if (
-        not flagged
-        and model_type in _ENCODER_FAMILIES
-        and not getattr(text_cfg, "is_decoder", False)
-    ):
-        return f"it is a {model_type} encoder without is_decoder = true"
-    return None
 
 
 def _looks_local(name: str) -> bool:

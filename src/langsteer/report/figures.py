@@ -15,9 +15,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 DPI = 100
-# One colour per condition, the same in every figure.
-COLORS = {"pre": "#8c8c8c", "post": "#1f77b4", "random": "#ff7f0e"}
-LABELS = {"pre": "pre (original model)", "post": "post (experts forced)", "random": "random units"}
+PRE = "#8c8c8c"  # the original model, in every figure
+# One colour per model method (or target), in declaration order, the same in every figure.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
 
 
 def available() -> bool:
@@ -70,32 +74,6 @@ def _rotate(ax: Any, labels: Sequence[str], max_chars: int = 12) -> None:
     ax.set_xticklabels(labels, rotation=45 if long else 0, ha="right" if long else "center")
 
 
-def experts_where(
-    by_layer: Mapping[int, int], by_kind: Mapping[str, int], n_layers: int | None, title: str
-) -> bytes:
-    """Two bar charts: expert count per decoder layer (all layers, zeros shown) and per kind."""
-    layers = list(range(n_layers)) if n_layers else sorted(by_layer)
-    from matplotlib.ticker import MaxNLocator
-
-    fig = _figure(7.0, 2.8)
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[2.3, 1])
-    ax1.bar(layers, [by_layer.get(x, 0) for x in layers], color=COLORS["post"])
-    ax1.set_xlabel("decoder layer (0 = first)")
-    ax1.set_ylabel("number of experts")
-    if len(layers) <= 40:
-        ax1.set_xticks(layers)
-        ax1.tick_params(axis="x", labelsize=7 if len(layers) > 16 else 9)
-    kinds = sorted(by_kind, key=lambda k: -by_kind[k])
-    ax2.bar(range(len(kinds)), [by_kind[k] for k in kinds], color=COLORS["post"])
-    _rotate(ax2, kinds, max_chars=7)
-    ax2.set_xlabel("module kind")
-    ax2.set_ylabel("number of experts")
-    for ax in (ax1, ax2):
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(title, fontsize=10)
-    return _png(fig)
-
-
 def experts_heatmap(
     by_layer_kind: Mapping[int, Mapping[str, int]], n_layers: int | None, title: str
 ) -> bytes:
@@ -120,7 +98,7 @@ def experts_heatmap(
     heat = max(0.7, 0.32 * len(kinds))
     fig = _figure(min(11.0, max(6.0, 0.17 * n + 3.0)), 1.2 + heat + 1.1)
     ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[1.2, heat])
-    ax1.bar(range(n), mat.sum(axis=0), color=COLORS["post"])
+    ax1.bar(range(n), mat.sum(axis=0), color=PALETTE[0])
     ax1.set_ylabel("experts")
     ax1.yaxis.set_major_locator(MaxNLocator(integer=True))
     vmax = max(float(mat.max(initial=0)), 1.0)
@@ -146,14 +124,15 @@ def experts_heatmap(
 def top1_bars(
     candidates: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str
 ) -> bytes:
-    """Grouped bars (paper Fig. 4): top-1 accuracy in % per candidate language, per condition."""
+    """Grouped bars (paper Fig. 4): top-1 accuracy in % per candidate language; the first series
+    is the original model (grey), then one per model method."""
     n, m = len(candidates), max(len(series), 1)
     fig = _figure(min(11.0, max(5.5, 0.2 * n * m + 3.2)), 3.2 if n <= 6 else 4.0)
     ax = fig.subplots()
     width = 0.8 / m
     for j, (cond, values) in enumerate(series.items()):
         xs = [i - 0.4 + width * (j + 0.5) for i in range(n)]
-        ax.bar(xs, _pct(values), width, label=LABELS.get(cond, cond), color=COLORS.get(cond))
+        ax.bar(xs, _pct(values), width, label=cond, color=PRE if j == 0 else color(j - 1))
     _rotate(ax, candidates)
     ax.set_xlabel("candidate language")
     ax.set_ylabel("top-1 accuracy (%)")
@@ -169,7 +148,7 @@ def delta_heatmaps(
     """Heatmaps of post - pre top-1 in percentage points (paper Fig. 5), one panel per condition.
 
     All panels share one colour scale, symmetric about 0, so white means "no change" everywhere
-    and the experts and the random control can be compared by colour.
+    and the methods (the experts, the random-unit control ...) can be compared by colour.
     """
     import numpy as np
 
@@ -211,63 +190,6 @@ def delta_heatmaps(
 
 def _pct_rows(rows: Sequence[Sequence[float | None]]) -> list[list[float]]:
     return [_pct(r) for r in rows]
-
-
-def _per_layer(
-    lines: Sequence[tuple[str, Sequence[float | None], str | None, str]],
-    eval_index: int | None,
-    eval_label: str,
-    title: str,
-    size: tuple[float, float],
-    legend: dict,
-) -> bytes:
-    """Mean top-1 (%) per hidden state, one ``(label, values, colour, dash)`` line each."""
-    from matplotlib.ticker import MaxNLocator
-
-    fig = _figure(*size)
-    ax = fig.subplots()
-    for label, values, color, dash in lines:
-        ax.plot(
-            range(len(values)),
-            _pct(values),
-            marker="o",
-            markersize=3,
-            label=label,
-            color=color,
-            linestyle=dash,
-        )
-    if eval_index is not None:
-        ax.axvline(eval_index, color="black", linestyle=":", linewidth=1, label=eval_label)
-    ax.set_xlabel("hidden state (0 = token embeddings, L = last layer)")
-    ax.set_ylabel("mean top-1 accuracy (%)")
-    ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(**legend)
-    ax.set_title(title, fontsize=10)
-    return _png(fig)
-
-
-def layer_lines(
-    series: Mapping[str, Sequence[float | None]], eval_index: int | None, title: str
-) -> bytes:
-    """Mean top-1 (%) at every hidden state, per condition; the evaluated layer is marked."""
-    lines = [
-        (LABELS.get(c, c), v, COLORS.get(c), "--" if c == "random" else "-")
-        for c, v in series.items()
-    ]
-    return _per_layer(lines, eval_index, "evaluated layer", title, (5.5, 3.0), {"fontsize": 8})
-
-
-def control_layer_lines(
-    series: Mapping[str, Sequence[float | None]],
-    styles: Mapping[str, tuple[str, str]],
-    eval_index: int | None,
-    title: str,
-) -> bytes:
-    """Mean top-1 (%) per hidden state under the controls; ``styles[label]`` = (colour, dash)."""
-    lines = [(label, v, *styles.get(label, (None, "-"))) for label, v in series.items()]
-    legend = {"fontsize": 7, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
-    return _per_layer(lines, eval_index, "headline layer", title, (6.4, 3.4), legend)
 
 
 def projection(
@@ -312,41 +234,129 @@ def projection(
     return _png(fig)
 
 
-def sweep(
-    k: Sequence[float],
-    target_rate: Sequence[float | None],
-    log_ppl: Sequence[float | None],
-    retrieval_gain: Sequence[float | None] | None,
+UNTOUCHED = "untouched model"
+
+
+def leaderboard_bars(
+    groups: Sequence[tuple[str, Sequence[tuple[str, float | None, Sequence[float] | None]]]],
+    baseline: float | None,
+    baseline_label: str,
     title: str,
 ) -> bytes:
-    """Paper Fig. 3: share of target-language generations and log-perplexity against k."""
-    fig = _figure(6.0, 3.5)
+    """The headline: horizontal bars of top-1 (%) per method (a group) and target (a bar).
+
+    ``groups = [(method, [(series, top1, (low, high) or None), ...]), ...]``; the series
+    :data:`UNTOUCHED` is grey, every other series (a target) has its own colour. Whiskers are
+    the baseline's top-1 plus the 95% interval of the difference, so a whisker that crosses the
+    dashed baseline line means "no difference".
+    """
+    series = list(dict.fromkeys(s for _, bars in groups for s, _, _ in bars))
+    targets = [s for s in series if s != UNTOUCHED]
+    colours = {s: PRE if s == UNTOUCHED else color(targets.index(s)) for s in series}
+    n_bars = sum(len(bars) for _, bars in groups)
+    fig = _figure(8.0, min(16.0, 1.4 + 0.24 * n_bars + 0.12 * len(groups)))
     ax = fig.subplots()
-    ax.plot(k, _pct(target_rate), marker="o", color=COLORS["post"], label="target-language share")
-    if retrieval_gain is not None:
-        ax.plot(
-            k,
-            _pct(retrieval_gain),
-            marker="s",
-            color="#2ca02c",
-            label="mean top-1 gain (pp)",
-        )
-    ax.set_xlabel("number of experts forced (k)")
-    ax.set_ylabel("% of generations / percentage points")
-    positive = [x for x in k if x and x > 0]
-    if len(positive) == len(k) and positive and max(positive) / min(positive) >= 20:
-        ax.set_xscale("log")
-        ax.minorticks_off()
-    ax.set_xticks(list(k))
-    ax.set_xticklabels([f"{x:g}" for x in k])
-    ax2 = ax.twinx()
-    ppl = [math.nan if v is None else float(v) for v in log_ppl]
-    ax2.plot(k, ppl, marker="^", linestyle="--", color="#d62728", label="log-perplexity")
-    ax2.set_ylabel("log-perplexity (nats per token)")
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    fig.legend(
-        lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="outside lower center", ncols=3
-    )
+    y, ticks, labels, seen = 0.0, [], [], set()
+    for label, bars in groups:
+        start = y
+        for s, value, ci in bars:
+            v = _pct([value])[0]
+            ax.barh(y, v, height=0.8, color=colours[s], label=None if s in seen else s)
+            seen.add(s)
+            end = v
+            if ci is not None and len(ci) == 2 and None not in ci:
+                lo, hi = _pct(ci)
+                ax.plot([lo, hi], [y, y], color="black", linewidth=1)
+                ax.plot([lo, hi], [y, y], "|", color="black", markersize=7)
+                end = max(v, hi) if math.isfinite(hi) else v
+            if math.isfinite(v):
+                ax.text(end, y, f"  {v:.1f}", va="center", fontsize=7)
+            y += 1
+        ticks.append((start + y - 1) / 2)
+        labels.append(label)
+        y += 0.6
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    if baseline is not None:
+        x = 100 * baseline
+        ax.axvline(x, color="black", linestyle="--", linewidth=1, label=baseline_label)
+    ax.set_xlim(left=0)
+    ax.margins(x=0.08)
+    ax.set_xlabel("top-1 accuracy (%), mean over ordered language pairs")
+    handles, names = ax.get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, loc="outside lower center", ncols=min(4, len(names)))
     ax.set_title(title, fontsize=10)
+    return _png(fig)
+
+
+def layer_panels(
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float | None], Sequence[float | None]]]],
+    layers: Sequence[int],
+    chosen: Mapping[str, tuple[int | None, str]],
+    title: str,
+) -> bytes:
+    """Mean top-1 (%) per layer, one panel per model method: every embedding method (a colour)
+    on the original model (dashed) and under the method (solid); ``chosen[panel] = (layer,
+    words)`` marks the layer its leaderboard row uses (``words``: how it was chosen)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    n = max(len(panels), 1)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig = _figure(3.6 * cols + 1.9, 2.9 * rows + 0.4)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True).ravel()
+    embs = list(dict.fromkeys(e for p in panels.values() for e in p))
+    for ax, (panel, lines) in zip(axes, panels.items(), strict=False):
+        for emb, (orig, post) in lines.items():
+            c = color(embs.index(emb))
+            ax.plot(layers[: len(orig)], _pct(orig), linestyle="--", color=c, alpha=0.7)
+            ax.plot(layers[: len(post)], _pct(post), marker="o", markersize=3, color=c)
+        layer, words = chosen.get(panel, (None, ""))
+        if layer is not None:
+            ax.axvline(layer, color="black", linestyle=":", linewidth=1)
+        ax.set_title(panel + (f"\ndotted: layer {layer} {words}" if words else ""), fontsize=8)
+        ax.set_xlabel("hidden state (0 = embeddings)", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+    values = [x for p in panels.values() for pair in p.values() for v in pair for x in _pct(v)]
+    top = max([x for x in values if math.isfinite(x)] + [1.0])
+    axes[0].set_ylim(0, top * 1.08)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("mean top-1 accuracy (%)")
+    handles = [Line2D([], [], color=color(i), label=e) for i, e in enumerate(embs)]
+    handles += [
+        Line2D([], [], color="black", linestyle="--", label="original model"),
+        Line2D([], [], color="black", marker="o", markersize=3, label="under the method"),
+    ]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    return _png(fig)
+
+
+def tradeoff(
+    methods: Mapping[str, Sequence[tuple[str, float | None, float | None]]], title: str
+) -> bytes:
+    """Paper Fig. 3 for any method: target-language share (%) against log-perplexity, one line
+    per method through its points ``(k label, share, log ppl)`` in order; ``"0"`` is the
+    unsteered model (a black star)."""
+    fig = _figure(6.4, 3.6)
+    ax = fig.subplots()
+    for i, (label, points) in enumerate(methods.items()):
+        pts = [(k, 100 * r, p) for k, r, p in points if r is not None and p is not None]
+        if not pts:
+            continue
+        ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", color=color(i), label=label)
+        for k, x, y in pts:
+            if k == "0":
+                ax.plot([x], [y], marker="*", markersize=11, color="black", linestyle="none")
+            else:
+                ax.annotate(k, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("generations in the target language (%)")
+    ax.set_ylabel("log-perplexity (nats per token)")
+    ax.set_xlim(-3, 103)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title(title + " (star: unsteered model)", fontsize=10)
     return _png(fig)

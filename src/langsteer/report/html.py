@@ -2,6 +2,8 @@
 
 Self-contained so the report can be mailed, attached to an issue or opened from an archive
 without the figures folder and without network access. Every piece of text is escaped here.
+Sections (:class:`~langsteer.report.markdown.Details`) collapse with plain ``<details>``, so the
+first screen shows only what the report puts before them.
 """
 
 from __future__ import annotations
@@ -9,17 +11,7 @@ from __future__ import annotations
 import base64
 import html
 
-from langsteer.report.markdown import (
-    Block,
-    Bullets,
-    Code,
-    Figure,
-    Heading,
-    Para,
-    Table,
-    Toc,
-    toc,
-)
+from langsteer.report.markdown import Block, Bullets, Code, Details, Figure, Heading, Para, Table
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
@@ -38,7 +30,11 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 figure { margin: 1em 0 1.5em; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 pre { background: #f6f6f6; padding: .8em; overflow-x: auto; font-size: .82em; }
-nav ul { columns: 2; }
+td.best { background: #e8f3e8 !important; }
+details { margin: .4em 0; border-top: 1px solid #ddd; }
+details > summary { cursor: pointer; font-weight: 600; padding: .45em 0; font-size: 1.15em; }
+details details { margin-left: 1.2em; }
+details details > summary { font-size: 1em; }
 """
 
 
@@ -52,15 +48,22 @@ def _is_number(cell: str) -> bool:
     return bool(c) and (c.replace(".", "", 1).isdigit() or c == "n/a")
 
 
+def _cell(t: Table, i: int, j: int, text: str) -> str:
+    classes = ["n"] if _is_number(text) else []
+    body = esc(text)
+    if (i, j) in t.bold and text:
+        classes.append("best")
+        body = f"<strong>{body}</strong>"
+    cls = f' class="{" ".join(classes)}"' if classes else ""
+    return f"<td{cls}>{body}</td>"
+
+
 def _table(t: Table) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in t.header)
     rows = []
-    for row in t.rows:
+    for i, row in enumerate(t.rows):
         cells = [*row, *[""] * (len(t.header) - len(row))]
-        tds = "".join(
-            f'<td class="n">{esc(c)}</td>' if _is_number(c) else f"<td>{esc(c)}</td>" for c in cells
-        )
-        rows.append(f"<tr>{tds}</tr>")
+        rows.append("<tr>" + "".join(_cell(t, i, j, c) for j, c in enumerate(cells)) + "</tr>")
     cap = f'<div class="caption">{esc(t.caption)}</div>' if t.caption else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{cap}"
 
@@ -74,14 +77,28 @@ def _figure(f: Figure) -> str:
 
 
 def render_html(blocks: list[Block], title: str) -> str:
-    """One HTML5 document; headings get ids (the same anchors as the Markdown)."""
+    """One HTML5 document; headings and sections get ids (the same anchors as the Markdown)."""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(_blocks(blocks, {}))
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _unique(anchor: str, used: dict[str, int]) -> str:
+    """Ids must be unique: repeated titles get -1, -2 (as GitHub does)."""
+    used[anchor] = used.get(anchor, 0) + 1
+    return anchor + (f"-{used[anchor] - 1}" if used[anchor] > 1 else "")
+
+
+def _blocks(blocks: list[Block], used: dict[str, int]) -> list[str]:
     body: list[str] = []
-    used: dict[str, int] = {}
     for b in blocks:
         if isinstance(b, Heading):
-            anchor = b.anchor  # ids must be unique: repeated sub-headings get -2, -3 (as GitHub)
-            used[anchor] = used.get(anchor, 0) + 1
-            anchor += f"-{used[anchor] - 1}" if used[anchor] > 1 else ""
+            anchor = _unique(b.anchor, used)
             body.append(f'<h{b.level} id="{esc(anchor)}">{esc(b.text)}</h{b.level}>')
         elif isinstance(b, Para):
             cls = f' class="{esc(b.kind)}"' if b.kind else ""
@@ -94,16 +111,9 @@ def render_html(blocks: list[Block], title: str) -> str:
             body.append(f"<pre>{esc(b.text)}</pre>")
         elif isinstance(b, Bullets):
             body.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in b.items) + "</ul>")
-        elif isinstance(b, Toc):
-            links = "".join(
-                f'<li><a href="#{esc(h.anchor)}">{esc(h.text)}</a></li>' for h in toc(blocks)
-            )
-            body.append(f"<nav><ul>{links}</ul></nav>")
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
+        elif isinstance(b, Details):
+            anchor = _unique(b.anchor, used)
+            body.append(f'<details id="{esc(anchor)}"><summary>{esc(b.title)}</summary>')
+            body += _blocks(b.blocks, used)
+            body.append("</details>")
+    return body

@@ -4,12 +4,14 @@ The report is assembled once as plain blocks (:mod:`langsteer.report.build`) and
 to Markdown here and to HTML in :mod:`langsteer.report.html`, so the two files can never say
 different things. Block text is plain text: each renderer escapes it for its own format, so a
 language code or config value such as ``<script>`` cannot inject markup into either file.
+A :class:`Details` block is a collapsible section in HTML and a plain section in Markdown.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from langsteer.languages import language_name
@@ -38,6 +40,7 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     caption: str = ""
+    bold: set[tuple[int, int]] = field(default_factory=set)  # (row, column) cells in bold
 
 
 @dataclass
@@ -59,11 +62,28 @@ class Bullets:
 
 
 @dataclass
-class Toc:
-    """Placeholder: each renderer lists the level-2 headings with links in its own syntax."""
+class Details:
+    """A section: collapsed ``<details>`` in HTML, a heading of ``level`` and its body in
+    Markdown (a section inside another one gives itself a deeper level)."""
+
+    title: str
+    blocks: list[Block]
+    level: int = 2
+
+    @property
+    def anchor(self) -> str:
+        return slug(self.title)
 
 
-Block = Heading | Para | Table | Figure | Code | Bullets | Toc
+Block = Heading | Para | Table | Figure | Code | Bullets | Details
+
+
+def walk(blocks: list[Block]) -> Iterator[Block]:
+    """Every block, depth first, the blocks inside sections included."""
+    for b in blocks:
+        yield b
+        if isinstance(b, Details):
+            yield from walk(b.blocks)
 
 
 def slug(text: str) -> str:
@@ -146,11 +166,15 @@ def md_escape(text: str) -> str:
 
 
 def _md_table(t: Table) -> list[str]:
-    def cells(row: list[str]) -> str:
-        return "| " + " | ".join(md_escape(c).replace("\n", " ") for c in row) + " |"
+    def cells(row: list[str], i: int | None = None) -> str:
+        out = []
+        for j, c in enumerate(row):
+            text = md_escape(c).replace("\n", " ")
+            out.append(f"**{text}**" if text and (i, j) in t.bold else text)
+        return "| " + " | ".join(out) + " |"
 
     lines = [cells(t.header), "|" + "|".join("---" for _ in t.header) + "|"]
-    lines += [cells(r + [""] * (len(t.header) - len(r))) for r in t.rows]
+    lines += [cells(r + [""] * (len(t.header) - len(r)), i) for i, r in enumerate(t.rows)]
     if t.caption:
         lines += ["", f"*{md_escape(t.caption)}*"]
     return lines
@@ -158,6 +182,10 @@ def _md_table(t: Table) -> list[str]:
 
 def render_markdown(blocks: list[Block], figures_dir: str = "figures") -> str:
     """Markdown text; figures are referenced as ``figures/<name>`` (written next to it)."""
+    return "\n".join(_md_blocks(blocks, figures_dir)).rstrip("\n") + "\n"
+
+
+def _md_blocks(blocks: list[Block], figures_dir: str) -> list[str]:
     out: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
@@ -178,12 +206,9 @@ def render_markdown(blocks: list[Block], figures_dir: str = "figures") -> str:
             out += [fence, b.text.rstrip("\n"), fence]
         elif isinstance(b, Bullets):
             out += [f"- {md_escape(item)}" for item in b.items]
-        elif isinstance(b, Toc):
-            out += [f"- [{md_escape(h.text)}](#{h.anchor})" for h in toc(blocks)]
+        elif isinstance(b, Details):
+            out += ["#" * b.level + " " + md_escape(b.title), ""]
+            out += _md_blocks(b.blocks, figures_dir)
+            continue
         out.append("")
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
-def toc(blocks: list[Block]) -> list[Heading]:
-    """The level-2 headings, for a table of contents."""
-    return [b for b in blocks if isinstance(b, Heading) and b.level == 2]
+    return out

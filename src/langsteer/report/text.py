@@ -1,8 +1,13 @@
-"""One-screen terminal summaries."""
+"""One-screen terminal summaries: expert files, a finished study and a generation sweep."""
 
 from __future__ import annotations
 
+import textwrap
+
+from langsteer.io import strict_json
 from langsteer.methods.experts import ExpertSet
+from langsteer.report.board import BEST, cell_text, compact, verdict
+from langsteer.report.extras import subsampling_lines
 
 
 def bar(count: int, largest: int, width: int = 40) -> str:
@@ -43,38 +48,57 @@ def _fmt(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def study_summary_table(results: dict) -> str:
-    """The end-of-run table: per target, retrieval and distances pre -> post (random)."""
-    head = (
-        f"{'target':<10} {'k':>5}  {'top-1 pre':>9} {'post':>6} {'random':>7}  "
-        f"{'dist pre':>8} {'post':>6} {'random':>7}  {'para mixed':>10}"
-    )
-    lines = [head, "-" * len(head)]
-    for lang, t in results.get("targets", {}).items():
-        r = t["retrieval"]
-        g = t.get("geometry", {})
-        rc = t.get("random_control", {})
-        lines.append(
-            f"{lang:<10} {t['experts']['k']:>5}  {_fmt(r['mean_pre']):>9} "
-            f"{_fmt(r['mean_post']):>6} {_fmt(rc.get('retrieval', {}).get('mean_post')):>7}  "
-            f"{_fmt(g.get('geometry.pre.mean_pairwise_centroid')):>8} "
-            f"{_fmt(g.get('geometry.post.mean_pairwise_centroid')):>6} "
-            f"{_fmt(rc.get('geometry', {}).get('geometry.post.mean_pairwise_centroid')):>7}  "
-            f"{_fmt(t.get('paraphrase', {}).get('paraphrase.mixed')):>10}"
+def study_summary_table(results: dict, width: int = 100) -> str:
+    """The end-of-run summary: the verdict, one line per method with its top-1 per target
+    (difference from the baseline with its 95% interval, layer), and what was subsampled."""
+    try:
+        return _study_summary(strict_json(results), width)
+    except Exception as exc:  # the results are written already: never a traceback here
+        return f"(no summary: {type(exc).__name__}: {exc}; see the report)"
+
+
+def _study_summary(results: dict, width: int) -> str:
+    lines = []
+    if any(isinstance(r, dict) for r in results.get("leaderboard") or []):
+        cols, rows = compact(results)
+        cells = [[line.title, *(cell_text(line, c, short=True) for c in cols)] for line in rows]
+        head = ["method", *(c or "top-1" for c in cols)]
+        widths = [max(len(r[j]) for r in [head, *cells]) for j in range(len(head))]
+        for r in [head, None, *cells]:
+            if r is None:
+                lines.append("-" * (sum(widths) + 2 * len(widths)))
+                continue
+            lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+        lines += textwrap.wrap(
+            "cell: top-1 (mean over ordered language pairs, evaluated split), difference from "
+            "the baseline in pp [95% paired bootstrap interval], layer L (and embedding method); "
+            f"{BEST} best per target",
+            width,
         )
-    lines.append(
-        "top-1: mean over ordered language pairs (query -> candidate, cosine, ties wrong);"
-    )
-    lines.append("dist: mean cosine distance between language centroids; random: random units")
+        lines += textwrap.wrap(
+            verdict(results),
+            width,
+            initial_indent="verdict: ",
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
+    else:
+        lines.append("results hold no leaderboard (an older langsteer schema): see the report")
+    lines += subsampling_lines(results)
     return "\n".join(lines)
 
 
 def sweep_table(sweep: dict) -> str:
-    """Per target and k: share of generations in the target language and log-perplexity."""
-    lines = [f"{'target':<10} {'k':>6} {'target rate':>12} {'log ppl':>9}", "-" * 40]
-    for lang, res in sweep.items():
-        for i, k in enumerate(res["k"]):
-            lines.append(
-                f"{lang:<10} {k:>6} {_fmt(res['target_rate'][i]):>12} {_fmt(res['log_ppl'][i]):>9}"
-            )
+    """Per target, method and k: share of generations in the target language and log-perplexity.
+
+    ``sweep`` is :func:`langsteer.generation.sweep.method_sweep`'s output.
+    """
+    lines = [f"{'target':<10} {'method':<20} {'k':>8} {'target rate':>12} {'log ppl':>9}"]
+    lines.append("-" * len(lines[0]))
+    for lang, methods in (sweep.get("targets") or {}).items():
+        for label, res in methods.items():
+            for i, k in enumerate(res["k"]):
+                point = "fitted" if k is None else str(k)
+                rate, lp = _fmt(res["target_rate"][i]), _fmt(res["log_ppl"][i])
+                lines.append(f"{lang:<10} {label:<20} {point:>8} {rate:>12} {lp:>9}")
     return "\n".join(lines)

@@ -23,7 +23,8 @@ def _save_experts(study: Any, folder: Path) -> None:
     for target, methods in study.fitted.items():
         for label, method in methods.items():
             experts = getattr(method, "experts_", None)
-            if experts is not None and not experts.meta.get("path"):
+            random = getattr(method, "control", None) == "random"
+            if experts is not None and not experts.meta.get("path") and not random:
                 experts.save(folder / expert_file_name(label, target))
 
 

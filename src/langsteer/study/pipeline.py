@@ -11,13 +11,13 @@ measuring itself lives in :mod:`langsteer.evaluation`; this module only decides 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from langsteer.config import MethodSpec, StudyConfig
+from langsteer.config.methods import candidates
 from langsteer.encoding.distributed import distributed_state
 from langsteer.evaluation.comparison import (
     ORIGINAL,
@@ -79,14 +79,6 @@ def open_model(config: StudyConfig) -> LoadedModel:
     )
 
 
-def _candidates(spec: MethodSpec) -> list[dict[str, Any]]:
-    """Every parameter combination of a method entry (lists are candidates to choose from)."""
-    keys = [k for k, v in spec.params.items() if isinstance(v, list)]
-    fixed = {k: v for k, v in spec.params.items() if k not in keys}
-    grids = itertools.product(*(spec.params[k] for k in keys))
-    return [{**fixed, **dict(zip(keys, combo, strict=True))} for combo in grids]
-
-
 class Study:
     """Runs one configured study; ``run()`` returns the results dict."""
 
@@ -110,7 +102,9 @@ class Study:
             data.corpora, data.languages["evaluation"], data.pairs
         )
         self.embedding = {
-            m.label: make_method(m.name, **m.params) for m in cfg.methods if m.kind == "embedding"
+            m.label: make_method(m.name, **cfg.method_params(m))
+            for m in cfg.methods
+            if m.kind == "embedding"
         }
         self.probe = self._probe()
         with t("embeddings_original"):
@@ -133,7 +127,7 @@ class Study:
                 scored.append(s)
                 fitted[target][spec.label] = method
                 per_target[target][spec.label] = {
-                    **method_record(method, spec, h.describe(), candidates),
+                    **method_record(method, spec, h, candidates),
                     **measures,
                     **space_record(s),
                 }
@@ -180,7 +174,7 @@ class Study:
             needs = [
                 n
                 for m in unfitted
-                for c in _candidates(m)
+                for c in candidates(cfg.method_params(m))
                 for n in make_method(m.name, **c).needs()
             ]
             probe.prepare(needs)
@@ -206,8 +200,15 @@ class Study:
         """The fitted method for ``target``; candidates (lists) chosen on the held-out split."""
         if spec.files:
             ex = self.data.expert_files[spec.label][target]
-            return METHODS[spec.name].from_expert_set(ex, **spec.params), []
-        options = _candidates(spec)
+            params = self.config.method_params(spec)
+            for key in ("units", "pooling", "score", "k", "bottom_k"):  # the file's, unless given
+                if key not in spec.given:
+                    params.pop(key, None)
+            method = METHODS[spec.name].from_expert_set(
+                ex, allow_other_model=self.allow_other_model, **params
+            )
+            return method, []
+        options = candidates(self.config.method_params(spec))
         with self.timer(f"fit:{spec.label}"):
             methods = [make_method(spec.name, **p).fit(self.probe, target) for p in options]
         if len(methods) == 1:

@@ -30,24 +30,46 @@ def expert_file_name(label: str, target: str) -> str:
 
 
 def method_record(
-    method: Any, spec: MethodSpec, described: dict[str, Any], candidates: list[dict[str, Any]]
+    method: Any, spec: MethodSpec, handle: Any, candidates: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """What one fitted model method was, for one target."""
+    """What one fitted model method was, for one target (``handle``: it, attached)."""
     out: dict[str, Any] = {
         "method": spec.label,
         "name": spec.name,
         "kind": "model",
         "params": method.get_params(),
-        "intervention": described,
+        "intervention": handle.describe(),
     }
+    drawn = getattr(handle, "unit_indices", None)
+    if drawn is not None and handle.describe().get("control") == "random":
+        out["units_drawn"] = _units_summary(method.experts_.units, drawn)
     if candidates:
         out["candidates"] = candidates
         out["candidates_chosen_on"] = SELECTED_ON["heldout"]
     experts = getattr(method, "experts_", None)
     if experts is not None:
         file = experts.meta.get("path") or expert_file_name(spec.label, method.target_)
+        if getattr(method, "control", None) == "random":  # not saved: units_drawn says it all
+            file = None
         out["experts"] = {**experts.summary(), "file": file}
     return out
+
+
+def _units_summary(units: Any, indices: Any) -> dict[str, Any]:
+    """Where the units a random control drew are: counts by layer and by module kind."""
+    hp_idx, _ = units.locate(indices)
+    by_layer: dict[int, int] = {}
+    by_kind: dict[str, int] = {}
+    for h in hp_idx:
+        hp = units.hook_points[int(h)]
+        by_layer[hp.layer] = by_layer.get(hp.layer, 0) + 1
+        by_kind[hp.kind] = by_kind.get(hp.kind, 0) + 1
+    return {
+        "n": len(indices),
+        "by_layer": dict(sorted(by_layer.items())),
+        "by_kind": by_kind,
+        "layer_numbering": "decoder block index (0 = first block)",
+    }
 
 
 def space_record(scores: SpaceScores) -> dict[str, Any]:
@@ -67,7 +89,7 @@ def _methods(config: StudyConfig) -> list[dict[str, Any]]:
             "method": m.label,
             "name": m.name,
             "kind": m.kind,
-            "params": dict(m.params),
+            "params": config.method_params(m),
             "files": list(m.files),
             "summary": METHODS[m.name].summary,
         }
