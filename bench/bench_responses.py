@@ -30,11 +30,11 @@ from langsteer.encoding.responses import collect_responses
 from langsteer.models import base_model, from_pretrained_objects, resolve_units, tiny_tokenizer
 
 
-def make_model(name: str):
+def make_model(name: str, device: str = "cpu", dtype: str = "float32"):
     if name == "embedded":
         from langsteer.models.embedded import load_embedded
 
-        return load_embedded(device="cpu", dtype="float32")
+        return load_embedded(device=device, dtype=dtype)
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = tiny_tokenizer("left")
@@ -48,7 +48,8 @@ def make_model(name: str):
         max_position_embeddings=512,
     )
     torch.manual_seed(0)
-    return from_pretrained_objects(LlamaForCausalLM(cfg).eval(), tok, model_id="bench-llama-8x512")
+    model = LlamaForCausalLM(cfg).eval().to(device=device, dtype=getattr(torch, dtype))
+    return from_pretrained_objects(model, tok, model_id="bench-llama-8x512")
 
 
 def make_sentences(n: int) -> list[str]:

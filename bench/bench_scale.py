@@ -1,18 +1,23 @@
-"""ExpertFinder at Aya-23-8B scale: a disk memmap of responses, chunked scoring, bounded memory.
+"""ExpertFinder at Aya-23-8B scale: a disk memmap of responses, one read of it, bounded memory.
 
-    python bench/bench_scale.py                               # 1,048,576 units x 6,000 (25 GB)
-    python bench/bench_scale.py --units 65536 --sentences 6000  # smaller, extrapolate linearly
+    python bench/bench_scale.py                                 # 1,048,576 units x 6,000 (25 GB)
+    python bench/bench_scale.py --units 131072 --sentences 6000 --legacy  # 3 GB, before/after
 
 Fills a float32 memmap (in a temp dir, deleted at the end) in row blocks with ReLU-like random
 data plus a few planted units that separate the labels, runs ``ExpertFinder(k=2000).fit`` on it
-and prints wall time, peak RSS (VmHWM) and anonymous memory (RssAnon; file pages of the memmap
-are reclaimable), checks the planted units are in the top k and a few AUROCs equal
-scikit-learn's ``roc_auc_score``.
+and prints wall time, bytes read from storage during ``fit`` (/proc/self/io read_bytes), peak RSS
+(VmHWM) and anonymous memory (RssAnon; file pages of the memmap are reclaimable), checks the
+planted units are in the top k and a few AUROCs equal scikit-learn's ``roc_auc_score``.
+``--legacy`` first runs the old two-pass path (column chunks for the scores, then again for the
+statistics; kept here only, for comparison) and checks both give bitwise the same numbers. As
+root, the page cache is dropped before each measured fit (a cold read, like a first fit) unless
+``--warm``; otherwise a line says the figures are warm-cache ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import signal
@@ -27,6 +32,7 @@ from sklearn.metrics import roc_auc_score
 
 import langsteer.methods.experts as experts_mod
 from langsteer.methods.experts import ExpertFinder
+from langsteer.metrics import expertise_scores
 
 
 def status_kb(field: str) -> int:
@@ -57,21 +63,43 @@ def io_read_bytes() -> int:
     return 0
 
 
-def timed_stages() -> dict[str, float]:
-    """Wrap the two passes ``ExpertFinder.fit`` makes over the matrix, to time each."""
-    seconds: dict[str, float] = {}
-    for name in ("expertise_scores", "_chunked_stats"):
-        fn = getattr(experts_mod, name)
+def legacy_stats(values: np.ndarray, labels: np.ndarray, chunk: int = 16384) -> dict:
+    """The statistics pass of the old two-pass fit (``_chunked_stats`` before the one-pass
+    design), kept here only to measure what the one-pass design saves."""
+    n_units = values.shape[1]
+    out = {s: np.empty(n_units, np.float32) for s in ("pos_mean", "pos_median", "neg_mean")}
+    for s in range(0, n_units, chunk):
+        block = np.asarray(values[:, s : s + chunk], dtype=np.float32)
+        pos, neg = block[labels], block[~labels]
+        out["pos_mean"][s : s + chunk] = pos.mean(0, dtype=np.float64)
+        out["pos_median"][s : s + chunk] = np.median(pos, axis=0)
+        out["neg_mean"][s : s + chunk] = neg.mean(0, dtype=np.float64)
+    return out
 
-        def wrapper(*a, _fn=fn, _name=name, **k):
-            t0 = time.perf_counter()
-            try:
-                return _fn(*a, **k)
-            finally:
-                seconds[_name] = seconds.get(_name, 0.0) + time.perf_counter() - t0
 
-        setattr(experts_mod, name, wrapper)
-    return seconds
+def legacy_two_passes(seconds: dict[str, float]):
+    """A stand-in for ``scores_and_stats`` running the old two passes, timing each."""
+
+    def two_passes(values, labels, metrics, device=None):
+        t0 = time.perf_counter()
+        scores = expertise_scores(values, labels, metrics, device=device) if metrics else {}
+        t1 = time.perf_counter()
+        stats = legacy_stats(values, np.asarray(labels, bool))
+        seconds["scores"], seconds["statistics"] = t1 - t0, time.perf_counter() - t1
+        return scores, stats
+
+    return two_passes
+
+
+def drop_page_cache() -> bool:
+    """Write back and drop the page cache (root only), so the fit reads the file from disk."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+    except OSError:
+        return False
+    return True
 
 
 class AnonSampler(threading.Thread):
@@ -101,6 +129,67 @@ class AnonSampler(threading.Thread):
                 )
 
 
+def measure_fit(values, labels, k: int, legacy: bool) -> tuple[dict, ExpertFinder]:
+    """One ``ExpertFinder(k).fit``: seconds, bytes read, page faults, memory."""
+    stages: dict[str, float] = {}
+    real = experts_mod.scores_and_stats
+    if legacy:
+        experts_mod.scores_and_stats = legacy_two_passes(stages)
+    reset_peak()
+    base_anon = status_kb("RssAnon")
+    sampler = AnonSampler()
+    sampler.start()
+    read0, fault0 = io_read_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        finder = ExpertFinder(k=k).fit(values, labels)
+    finally:
+        experts_mod.scores_and_stats = real
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    sampler.stop.set()
+    sampler.join()
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "stages": stages,
+        "read": io_read_bytes() - read0,
+        "faults": resource.getrusage(resource.RUSAGE_SELF).ru_majflt - fault0,
+        "hwm_kb": status_kb("VmHWM"),
+        "anon_kb": sampler.peak,
+        "base_anon_kb": base_anon,
+    }, finder
+
+
+def print_run(res: dict, n: int, m: int) -> None:
+    us = res["seconds"] / m * 1e6
+    print(
+        f"{res['name']}: ExpertFinder.fit {res['seconds']:.1f} s ({us:.1f} us/unit), "
+        f"process CPU {res['cpu']:.1f} s"
+    )
+    if res["stages"]:
+        print("  of which " + ", ".join(f"{k} {v:.1f} s" for k, v in res["stages"].items()))
+    print(
+        f"  read from storage {res['read'] / 1e9:.2f} GB ({res['read'] / (n * m * 4):.2f}x the "
+        f"file), {res['faults']} major page faults; peak RSS (VmHWM) {res['hwm_kb'] / 2**20:.2f}"
+        f" GiB, peak RssAnon (sampled) {res['anon_kb'] / 2**20:.2f} GiB "
+        f"(before {res['base_anon_kb'] / 2**20:.2f} GiB)",
+        flush=True,
+    )
+
+
+def print_table(results: list[dict], n: int, m: int) -> None:
+    print(f"\n{m:,} units x {n:,} sentences, float32 file {n * m * 4 / 1e9:.2f} GB")
+    print("| fit | cache | seconds | process CPU s | read from storage | x file | peak RssAnon |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['name']} | {'dropped' if r['cold'] else 'warm'} | {r['seconds']:.1f} | "
+            f"{r['cpu']:.1f} | "
+            f"{r['read'] / 1e9:.2f} GB | {r['read'] / (n * m * 4):.2f} | "
+            f"{r['anon_kb'] / 2**20:.2f} GiB |"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--units", type=int, default=1_048_576)
@@ -109,6 +198,16 @@ def main() -> None:
     p.add_argument("--planted", type=int, default=8)
     p.add_argument("--block-rows", type=int, default=64)
     p.add_argument("--dir", default=None, help="parent of the temp dir (default: system temp)")
+    p.add_argument(
+        "--legacy",
+        action="store_true",
+        help="first run the old two-pass fit on the same file (before/after in one run)",
+    )
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="do not drop the page cache before each fit (dropping it slows other processes)",
+    )
     args = p.parse_args()
     n, m = args.sentences, args.units
     rng = np.random.default_rng(0)
@@ -119,7 +218,7 @@ def main() -> None:
     # a SIGTERM (timeout, kill) must still delete the 25 GB file: make it run the finally below
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        path = tmp / "responses.f32"
+        path = tmp / "responses.npy"
         size_gb = n * m * 4 / 1e9
         t0 = time.perf_counter()
         mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, m))
@@ -137,42 +236,38 @@ def main() -> None:
             f"{t_fill:.1f} s",
             flush=True,
         )
-        values = np.load(path, mmap_mode="r")
-        reset_peak()
-        base_rss, base_anon = status_kb("VmRSS"), status_kb("RssAnon")
-        sampler = AnonSampler()
-        sampler.start()
-        stages = timed_stages()
-        read0, fault0 = io_read_bytes(), resource.getrusage(resource.RUSAGE_SELF).ru_majflt
-        t0 = time.perf_counter()
-        finder = ExpertFinder(k=args.k).fit(values, labels)
-        t_fit = time.perf_counter() - t0
-        sampler.stop.set()
-        sampler.join()
-        hwm = status_kb("VmHWM")
-        read = io_read_bytes() - read0
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_majflt - fault0
-        print(f"ExpertFinder(k={args.k}).fit: {t_fit:.1f} s ({t_fit / m * 1e6:.1f} us/unit)")
-        print(
-            "  of which "
-            + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
-            + f"; read from storage {read / 1e9:.2f} GB ({read / (n * m * 4):.2f}x the file), "
-            f"{faults} major page faults"
-        )
-        print(
-            f"peak RSS (VmHWM) {hwm / 1024:.0f} MiB (before fit {base_rss / 1024:.0f} MiB); "
-            f"peak RssAnon (sampled) {sampler.peak / 1024:.0f} MiB "
-            f"(before {base_anon / 1024:.0f} MiB)"
-        )
-        found = np.isin(planted, finder.top_)
-        print(f"planted units in top {args.k}: {int(found.sum())}/{len(planted)}")
-        cols = np.concatenate([planted[:2], rng.choice(m, 4, replace=False)])
-        diff = max(
-            abs(float(finder.scores_[c]) - roc_auc_score(labels, np.asarray(values[:, c])))
-            for c in cols
-        )
-        print(f"max |AUROC - sklearn roc_auc_score| over {len(cols)} columns: {diff:.2e}")
-        assert found.all() and diff < 1e-6
+        runs = [("two passes (before)", True)] if args.legacy else []
+        runs.append(("one pass (after)", False))
+        results, fitted = [], {}
+        for name, legacy in runs:
+            cold = not args.warm and drop_page_cache()
+            if not cold:
+                print("  (the page cache was NOT dropped: --warm, or not root; warm figures)")
+            values = np.load(path, mmap_mode="r")
+            res, fitted[name] = measure_fit(values, labels, args.k, legacy)
+            res.update(name=name, cold=cold)
+            results.append(res)
+            print_run(res, n, m)
+            finder = fitted[name]
+            found = np.isin(planted, finder.top_)
+            print(f"  planted units in top {args.k}: {int(found.sum())}/{len(planted)}")
+            cols = np.concatenate([planted[:2], rng.choice(m, 4, replace=False)])
+            diff = max(
+                abs(float(finder.scores_[c]) - roc_auc_score(labels, np.asarray(values[:, c])))
+                for c in cols
+            )
+            print(f"  max |AUROC - sklearn roc_auc_score| over {len(cols)} columns: {diff:.2e}")
+            assert found.all() and diff < 1e-6
+            del values
+        if len(fitted) == 2:
+            a, b = fitted.values()
+            same = all(
+                np.array_equal(getattr(a, f), getattr(b, f))
+                for f in ("scores_", "pos_mean_", "pos_median_", "neg_mean_", "top_")
+            )
+            print(f"one pass == two passes, bitwise (scores, statistics, top k): {same}")
+            assert same
+        print_table(results, n, m)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -3,13 +3,15 @@ the forward-pass bound.
 
     python bench/bench_throughput.py                    # a random 8-layer Llama built in code
     python bench/bench_throughput.py --model embedded   # the packaged Gemma-3-270M (demo extra)
+    python bench/bench_throughput.py --model embedded --device cuda --json out.json  # on a GPU
 
 Bound: 2 x (parameters used in matmuls per token) x tokens FLOPs, at the machine's fp32 matmul
 rate measured in the same run. langsteer runs the decoder only, so the parameters counted are
 the weights of the ``nn.Linear`` layers inside the decoder: the embedding lookup is a gather
 (no matmul) and the LM head is skipped; both counts are printed. The matmul rate is
 ``torch.matmul`` of (rows x in) @ (in x out) over the model's own weight shapes, one of each
-layer, with rows = the mean padded tokens per batch of the run, on the same thread count.
+layer, with rows = the mean padded tokens per batch of the run, on the same thread count (or
+the same device and dtype: ``--device cuda``; every timed call ends with a device sync).
 Tokens are the real (unpadded) tokens: padding, attention scores (QK^T, AV: printed, a few
 percent for short sentences), norms and activations are all cost the bound does not count, so
 the fraction of the bound is the share of the time spent on useful matmul work.
@@ -18,6 +20,7 @@ the fraction of the bound is the share of the time spent on useful matmul work.
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 
@@ -28,9 +31,10 @@ from langsteer.encoding.responses import collect_responses
 from langsteer.models import base_model, resolve_units
 
 
-def matmul_bench(shapes: list[tuple[int, int]], rows: int):
+def matmul_bench(shapes: list[tuple[int, int]], rows: int, device: str = "cpu", dtype=None):
     """(flops, fn): one x @ W^T per (out, in) weight shape, x (rows x in), as the model runs."""
-    mats = [(torch.randn(rows, i), torch.randn(o, i)) for o, i in shapes]
+    kw = {"device": device, "dtype": dtype or torch.float32}
+    mats = [(torch.randn(rows, i, **kw), torch.randn(o, i, **kw)) for o, i in shapes]
     flops = sum(2 * rows * o * i for o, i in shapes)
 
     def run():
@@ -72,8 +76,14 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default: cpu)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args()
-    loaded = make_model(args.model)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: no CUDA device is visible to torch")
+    loaded = make_model(args.model, args.device, args.dtype)
     decoder = base_model(loaded.model)
     counts = parameter_counts(loaded)
     tied = "tied to the embedding" if counts["head_tied"] else "own weights"
@@ -87,7 +97,9 @@ def main() -> None:
     sentences = make_sentences(args.n)
     tok = tokenize_unique(loaded.tokenizer, sentences, args.max_length)
     batches = list(
-        iter_batches(loaded.tokenizer, tok, batch_size=args.batch_size, device="cpu", skip_bos=True)
+        iter_batches(
+            loaded.tokenizer, tok, batch_size=args.batch_size, device=device, skip_bos=True
+        )
     )
     n_tok = tok.n_tokens
     padded = sum(int(b.input_ids.numel()) for b in batches)
@@ -124,14 +136,16 @@ def main() -> None:
     per_shape = {f"{i}x{o}": shapes.count((o, i)) for o, i in distinct}
     rows = max(1, round(padded / len(batches)))
     # one of each layer's matmuls (weighted by how often each shape occurs) = the model's mix
-    mm_flops, mm_run = matmul_bench(shapes, rows)
+    mm_flops, mm_run = matmul_bench(shapes, rows, device, getattr(torch, args.dtype))
     passes = (
         ("bare decoder forward", bare),
         ("response collection (`collect_responses`)", responses),
         ("embedding extraction (`encode`, all layers)", embeddings),
     )
     # matmul rate and passes timed in turn each round, so a load change hits all of them
-    times = interleaved([mm_run] + [fn for _, fn in passes], args.repeats)
+    times = interleaved(
+        [synced(fn, device) for fn in [mm_run] + [f for _, f in passes]], args.repeats
+    )
     rate = mm_flops / times[0][0] / 1e9
     useful = 2 * counts["matmul"] * n_tok
     bound_s = useful / (rate * 1e9)
@@ -142,7 +156,7 @@ def main() -> None:
         f"{torch.get_num_threads()}, best of {args.repeats} (interleaved)"
     )
     print(
-        f"fp32 torch.matmul rate on the model's shapes (in x out: count) {per_shape}, "
+        f"{args.dtype} torch.matmul rate on the model's shapes (in x out: count) {per_shape}, "
         f"{rows} rows: {rate:.1f} GFLOP/s"
     )
     print(
@@ -152,10 +166,38 @@ def main() -> None:
     )
     print("| pass | time | tokens/s | achieved GFLOP/s | fraction of bound |")
     print("|---|---|---|---|---|")
+    rows_out = []
     for (name, _), (t, _cpu) in zip(passes, times[1:], strict=True):
         print(
             f"| {name} | {t:.3f} s | {n_tok / t:.0f} | {useful / t / 1e9:.1f} | {bound_s / t:.2f} |"
         )
+        rows_out.append(
+            {"pass": name, "seconds": t, "tokens_per_s": n_tok / t, "fraction": bound_s / t}
+        )
+    if args.json:
+        figures = {
+            "model": loaded.model_id,
+            "device": str(device),
+            "dtype": args.dtype,
+            "tokens": n_tok,
+            "matmul_gflops": rate,
+            "bound_tokens_per_s": n_tok / bound_s,
+            "passes": rows_out,
+        }
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+
+
+def synced(fn, device: torch.device):
+    """``fn`` followed by a device sync, so a CUDA call is timed to its end, not its launch."""
+    if device.type != "cuda":
+        return fn
+
+    def run():
+        fn()
+        torch.cuda.synchronize(device)
+
+    return run
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from langsteer.evaluation import (
     select,
     select_layer,
 )
-from langsteer.evaluation.comparison import Row
+from langsteer.evaluation.leaderboard import Row
 from langsteer.methods import make_method
 from langsteer.methods.embedding import fit_whitening, ledoit_wolf_shrinkage
 
@@ -42,6 +42,7 @@ ROW_KEYS = {
     "supervised",
     "n",
     "fitted",
+    "selection_margin",
 }
 
 
@@ -384,3 +385,32 @@ def test_whitening_is_shrunk_zca_and_ledoit_wolf_matches_scikit_learn() -> None:
     )
     with pytest.raises(ValueError, match="shrinkage"):
         fit_whitening(space, shrinkage=1.5)
+
+
+def test_choices_start_where_the_method_acts_and_ties_go_to_the_larger_margin() -> None:
+    """Layers before a method's first edited hidden state are the untouched model's: a model
+    method's row (or candidate) must not be chosen there; a top-1 tie (saturated on a small
+    held-out split) is broken by the mean retrieval margin."""
+    sc = SpaceScores("s", "fra", "steer", [0, 1, 2, 3, 4], first_layer=3)
+    sc.selection["a"] = np.array([1.0, 1.0, 0.9, 0.8, 0.8])
+    sc.margin["a"] = np.array([0.5, 0.6, 0.1, 0.2, 0.3])
+    assert select(sc, "a", "heldout", -1) == (4, "heldout")  # best of 3..4, the tie by margin
+    sc.first_layer = 0
+    assert select(sc, "a", "heldout", -1) == (1, "heldout")
+
+
+def test_first_hidden_state_of_a_handle() -> None:
+    from langsteer.methods.hooks import Edit, HookSet
+    from langsteer.models import decoder_blocks, tiny_model
+
+    loaded = tiny_model("llama")
+    blocks = [path for path, _ in decoder_blocks(loaded.model)]
+
+    def noop(x):
+        return None
+
+    with HookSet(loaded, [Edit(blocks[1], "out", noop)], {}) as h:
+        assert h.first_hidden_state() == 2
+    mlp = f"{blocks[0]}.mlp.up_proj"
+    with HookSet(loaded, [Edit(blocks[1], "out", noop), Edit(mlp, "out", noop)], {}) as h:
+        assert h.first_hidden_state() == 1

@@ -1,4 +1,4 @@
-"""The ``langsteer`` command line: experts, sweep, evaluate, run and demo.
+"""The ``langsteer`` command line: experts, sweep, mteb, evaluate, run and demo.
 
 Every flag that sets a study-config key takes its type, default and choices from the config
 dataclasses (:mod:`langsteer.cli.flags`), so the command line and a study file cannot disagree.
@@ -14,7 +14,7 @@ import sys
 import threading
 
 from langsteer import __version__
-from langsteer.cli import experts, study, sweep
+from langsteer.cli import experts, mteb, study, sweep
 from langsteer.cli.flags import config_flags
 from langsteer.cli.messages import cli_message
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     experts.add_parser(sub)
     sweep.add_parser(sub)
+    mteb.add_parser(sub)
     study.add_parsers(sub)
     for name, p in sub.choices.items():
         options = {o for a in p._actions for o in a.option_strings}

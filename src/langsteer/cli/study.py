@@ -61,7 +61,7 @@ def _report_flag(p: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("run", help="run a whole study described by a TOML file")
-    p.add_argument("study", help="study file (see docs/config.md)")
+    p.add_argument("study", help="study file (docs/config.md), or a packaged study: demo, compare")
     add_out_flags(p, "output folder (results.json, expert files, report)")
     _study_flags(p)
     p.set_defaults(func=cmd_run)

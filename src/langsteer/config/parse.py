@@ -21,7 +21,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEMO_STUDY", "apply_overrides", "config_from_dict", "load_config"]
+__all__ = [
+    "DEMO_STUDY",
+    "apply_overrides",
+    "config_from_dict",
+    "load_config",
+    "packaged_studies",
+]
 
 DEMO_STUDY = Path(__file__).resolve().parents[1] / "data" / "demo.toml"
 _REPLACED = {
@@ -145,6 +151,12 @@ def _check_study(study: StudyConfig) -> None:
     ):
         if value < 0:
             raise ConfigError(f"{where} must be >= 0, got {value}")
+    if 0 < study.corpus.n_center < 4:
+        raise ConfigError(
+            f"corpus.n_center = {study.corpus.n_center}: the held-out split chooses layers and "
+            "parameters with its halves cross-fitted, so it needs at least 4 sentences per "
+            "language (0: no held-out split, every choice then made in-sample)"
+        )
     if study.experts.k < 1:
         raise ConfigError(
             f"experts.k = {study.experts.k}: the analyses force the top-k experts, so k must be "
@@ -181,10 +193,20 @@ def _check_sweep(sw: SweepConfig) -> None:
         raise ConfigError(f"sweep.n_keep must be >= 0, got {sw.n_keep}")
 
 
+def packaged_studies() -> list[str]:
+    """Names of the studies shipped with langsteer (``langsteer run <name>``)."""
+    return sorted(p.stem for p in DEMO_STUDY.parent.glob("*.toml"))
+
+
 def load_config(path: str | Path) -> StudyConfig:
+    """A study file, or a packaged study by name (``demo``, ``compare``, ...)."""
     path = Path(path)
+    if not path.exists() and str(path) in packaged_studies():
+        path = DEMO_STUDY.parent / f"{path}.toml"
     if not path.exists():
-        raise FileNotFoundError(f"study file {path} does not exist")
+        raise FileNotFoundError(
+            f"study file {path} does not exist (packaged studies: {', '.join(packaged_studies())})"
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from langsteer import __version__
+from langsteer.config import EvaluationConfig, ExpertsConfig, RunConfig
 from langsteer.encoding.batching import (
     TokenizedSentences,
     forward_kwargs,
@@ -62,13 +63,13 @@ class PassSpec:
     """What one pass records (see the module docstring); every part is optional."""
 
     units: UnitSet | None = None
-    pooling: str = "max"
+    pooling: str = ExpertsConfig.pooling
     stats_units: UnitSet | None = None
     groups: tuple[int, ...] | None = None  # group (language) index of each input sentence
     layers: tuple[int, ...] | None = None  # hidden-state indices (0 = token embeddings)
-    embed_pooling: str = "mean"
-    skip_bos: bool = True
-    max_length: int = 256
+    embed_pooling: str = EvaluationConfig.pooling
+    skip_bos: bool = ExpertsConfig.skip_bos
+    max_length: int = RunConfig.max_length
 
     def key(self) -> dict[str, Any]:
         """Everything about the spec that changes the numbers (for the cache key)."""
@@ -258,7 +259,7 @@ def run_pass(
     spec: PassSpec,
     *,
     handle: Any = None,
-    batch_size: int = 16,
+    batch_size: int = RunConfig.batch_size,
     max_tokens: int | None = 8192,
     cache_dir: str | Path | None = None,
     progress: bool = True,

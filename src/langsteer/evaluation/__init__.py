@@ -15,6 +15,7 @@ imported on first use.
 """
 
 from langsteer.evaluation.bootstrap import (
+    paired_bootstrap_ci,
     paired_bootstrap_means,
 )
 from langsteer.evaluation.comparison import (
@@ -22,8 +23,7 @@ from langsteer.evaluation.comparison import (
     Space,
     SpaceScores,
     heldout_score,
-    leaderboard,
-    rows_of,
+    mean_margin,
     score_space,
     select,
 )
@@ -68,6 +68,7 @@ from langsteer.evaluation.geometry_table import (
     geometry_means,
     geometry_summary,
 )
+from langsteer.evaluation.leaderboard import Row, leaderboard, rows_of
 from langsteer.evaluation.measure import (
     paper_measures,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "Medoid",
     "ParaphraseEvaluator",
     "PrePostRetrievalEvaluator",
+    "Row",
     "Space",
     "SpaceScores",
     "bootstrap_pearson",
@@ -117,8 +119,10 @@ __all__ = [
     "leaderboard",
     "map_layers",
     "mean_cosine",
+    "mean_margin",
     "medoid",
     "pair_value",
+    "paired_bootstrap_ci",
     "paired_bootstrap_means",
     "paper_correlations",
     "paper_measures",

@@ -27,18 +27,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from langsteer.evaluation.bootstrap import paired_bootstrap_means
+from langsteer.config import RunConfig
 from langsteer.evaluation.evaluators import BitextRetrievalEvaluator
 from langsteer.evaluation.geometry import select_layer
-from langsteer.evaluation.geometry_table import geometry_means
+from langsteer.evaluation.geometry_table import GEOMETRY_QUANTITIES, geometry_means
 
 __all__ = [
     "ORIGINAL",
     "Space",
     "SpaceScores",
+    "best_index",
     "heldout_score",
-    "leaderboard",
-    "rows_of",
+    "mean_margin",
     "score_space",
     "select",
 ]
@@ -62,6 +62,7 @@ class Space:
     paraphrase: tuple[np.ndarray, np.ndarray] | None = None
     target: str | None = None
     method: str | None = None  # label of the model method (None: the original model)
+    first_layer: int = 0  # the first hidden state the method can change (choices start there)
 
     @property
     def n_layers(self) -> int:
@@ -76,10 +77,13 @@ class SpaceScores:
     target: str | None
     method: str | None
     layers: list[int]
+    first_layer: int = 0
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # emb -> (layers, n)
     selection: dict[str, np.ndarray] = field(default_factory=dict)  # emb -> (layers,)
     geometry: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    margin: dict[str, np.ndarray] = field(default_factory=dict)  # emb -> (layers,) tie-breaker
     fitted: dict[str, dict[str, Any]] = field(default_factory=dict)  # emb -> describe() at layer
+    failed: dict[str, dict[str, str]] = field(default_factory=dict)  # emb -> layer -> why
 
     def per_layer(self, emb: str) -> list[float]:
         return [float(x) for x in self.scores[emb].mean(axis=1)]
@@ -100,19 +104,50 @@ def _evaluator(variant: Mapping[str, Any] | None) -> BitextRetrievalEvaluator:
     return BitextRetrievalEvaluator(**dict(variant or {}))
 
 
+def _check_crossfit(n: int) -> None:
+    if n < 4:
+        raise ValueError(
+            f"a held-out split of {n} sentences cannot be cross-fitted: use >= 4 "
+            "(corpus.n_center), or 0 for no held-out split"
+        )
+
+
+def mean_margin(space: Mapping[str, np.ndarray]) -> float:
+    """Mean over ordered language pairs and query sentences of cos(gold) - max cos(other
+    candidate): a continuous tie-breaker when top-1 saturates on a small held-out split."""
+    unit = {}
+    for lang, x in space.items():
+        x = np.asarray(x, dtype=np.float64)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        unit[lang] = np.divide(x, norms, out=np.full_like(x, np.nan), where=norms > 0)
+    margins = []
+    for a in unit:
+        n = unit[a].shape[0]
+        others = [b for b in unit if b != a]
+        sims = unit[a] @ np.concatenate([unit[b] for b in others]).T
+        for k in range(len(others)):
+            s = sims[:, k * n : (k + 1) * n].copy()
+            gold = np.diag(s).copy()
+            np.fill_diagonal(s, -np.inf)
+            margins.append(gold - s.max(axis=1))
+    return float(np.nanmean(np.concatenate(margins))) if margins else float("nan")
+
+
 def _crossfit(
     method: Any, heldout: Mapping[str, np.ndarray], seed: int, bitext: BitextRetrievalEvaluator
-) -> float:
-    """Mean top-1 on the held-out rows, the method fitted on the other half each time."""
+) -> tuple[float, float]:
+    """Mean top-1 (and mean margin) on the held-out rows, the method fitted on the other half
+    each time."""
     n = np.shape(next(iter(heldout.values())))[0]
-    if n < 4:
-        raise ValueError(f"a held-out split of {n} sentences cannot be cross-fitted: use >= 4")
+    _check_crossfit(n)
     a, b = _folds(n, seed)
-    total = 0.0
+    score = margin = 0.0
     for fit_rows, score_rows in ((a, b), (b, a)):
         fitted = copy.deepcopy(method).fit(_rows(heldout, fit_rows))
-        total += float(bitext.sentence_scores(fitted.transform(_rows(heldout, score_rows))).mean())
-    return total / 2
+        space = fitted.transform(_rows(heldout, score_rows))
+        score += float(bitext.sentence_scores(space).mean()) / 2
+        margin += mean_margin(space) / 2
+    return score, margin
 
 
 @contextlib.contextmanager
@@ -146,7 +181,7 @@ def score_space(
     layers: Sequence[int] | None = None,
     variant: Mapping[str, Any] | None = None,
     geometry: bool = True,
-    seed: int = 0,
+    seed: int = RunConfig.seed,
 ) -> SpaceScores:
     """Score every (embedding method, layer) of one space; see the module docstring.
 
@@ -158,38 +193,74 @@ def score_space(
     """
     bitext = _evaluator(variant)
     chosen = list(range(space.n_layers) if layers is None else layers)
-    out = SpaceScores(space.name, space.target, space.method, chosen)
+    out = SpaceScores(space.name, space.target, space.method, chosen, space.first_layer)
+    n = np.shape(next(iter(space.evaluated.values())))[0]
+    if space.heldout is not None:
+        _check_crossfit(np.shape(next(iter(space.heldout.values())))[0])
+    nan = float("nan")
     for label, method in embedding_methods.items():
-        scores, sel = [], []
+        scores, sel, margin = [], [], []
         geo: dict[str, list[float]] = {}
         for layer in chosen:
-            ev = select_layer(space.evaluated, layer)
-            ho = None if space.heldout is None else select_layer(space.heldout, layer)
-            fit_on = ev if ho is None or method.params.fit_on == "evaluated" else ho
-            fitted = copy.deepcopy(method).fit(fit_on)
-            transformed = fitted.transform(ev)
-            s = bitext.sentence_scores(transformed)
+            try:
+                s, selection, g, fitted = _score_layer(space, method, layer, bitext, seed, geometry)
+            except ValueError as exc:  # a degenerate state (e.g. a layer a method collapsed)
+                out.failed.setdefault(label, {})[str(layer)] = str(exc)
+                s, selection, g, fitted = np.full(n, nan), (nan, nan), {}, {}
             scores.append(s)
-            if ho is None or method.params.fit_on == "evaluated":
-                sel.append(float(s.mean()) if ho is None else _in_sample(method, ho, bitext))
-            else:
-                sel.append(_crossfit(method, ho, seed, bitext))
-            if geometry:
-                for q, v in geometry_means(transformed, space.target).items():
-                    geo.setdefault(q, []).append(v)
-            out.fitted.setdefault(label, {})[str(layer)] = fitted.describe()
+            sel.append(selection[0])
+            margin.append(selection[1])
+            for q in GEOMETRY_QUANTITIES if geometry else ():
+                geo.setdefault(q, []).append(g.get(q, float("nan")))
+            out.fitted.setdefault(label, {})[str(layer)] = fitted
         out.scores[label] = np.stack(scores)
         out.selection[label] = np.asarray(sel)
+        out.margin[label] = np.asarray(margin)
         if geometry:
             out.geometry[label] = geo
     return out
 
 
+def _score_layer(
+    space: Space,
+    method: Any,
+    layer: int,
+    bitext: BitextRetrievalEvaluator,
+    seed: int,
+    geometry: bool,
+) -> tuple[np.ndarray, float, dict[str, float], dict[str, Any]]:
+    """Per-sentence scores, selection score, geometry and fitted state at one layer."""
+    ev = select_layer(space.evaluated, layer)
+    ho = None if space.heldout is None else select_layer(space.heldout, layer)
+    fit_on = ev if ho is None or method.params.fit_on == "evaluated" else ho
+    fitted = copy.deepcopy(method).fit(fit_on)
+    transformed = fitted.transform(ev)
+    s = bitext.sentence_scores(transformed)
+    if ho is None:
+        selection = (float(s.mean()), mean_margin(transformed))
+    elif method.params.fit_on == "evaluated":
+        selection = _in_sample(method, ho, bitext)
+    else:
+        selection = _crossfit(method, ho, seed, bitext)
+    g = geometry_means(transformed, space.target) if geometry else {}
+    return s, selection, g, fitted.describe()
+
+
 def _in_sample(
     method: Any, heldout: Mapping[str, np.ndarray], bitext: BitextRetrievalEvaluator
-) -> float:
-    fitted = copy.deepcopy(method).fit(heldout)
-    return float(bitext.sentence_scores(fitted.transform(heldout)).mean())
+) -> tuple[float, float]:
+    space = copy.deepcopy(method).fit(heldout).transform(heldout)
+    return float(bitext.sentence_scores(space).mean()), mean_margin(space)
+
+
+def best_index(score: np.ndarray, margin: np.ndarray, allowed: np.ndarray) -> int:
+    """The best allowed position: highest score, ties broken by the margin, then the first."""
+    key_score = np.where(allowed & np.isfinite(score), score, -np.inf)
+    key_margin = np.where(np.isfinite(margin), margin, -np.inf)
+    order = np.lexsort((np.arange(len(score)), -key_margin, -key_score))
+    if not np.isfinite(key_score[order[0]]):
+        raise ValueError("no finite selection score")
+    return int(order[0])
 
 
 def select(scores: SpaceScores, emb: str, how: str, fixed_layer: int) -> tuple[int, str]:
@@ -200,124 +271,12 @@ def select(scores: SpaceScores, emb: str, how: str, fixed_layer: int) -> tuple[i
             raise ValueError(f"evaluation.layer {fixed_layer} was not scored ({scores.layers})")
         return layer, "fixed"
     sel = scores.selection[emb]
-    if not np.any(np.isfinite(sel)):
-        raise ValueError(f"no finite selection score for {scores.space} / {emb}")
-    return scores.layers[int(np.nanargmax(sel))], how
-
-
-@dataclass
-class Row:
-    """One leaderboard row before its comparison with the best baseline."""
-
-    method: str
-    name: str
-    kind: str
-    target: str | None
-    embedding: str
-    layer: int
-    selected_on: str
-    scores: np.ndarray
-    selection_score: float
-    in_sample: bool = False
-    supervised: bool = False
-    fitted: dict[str, Any] = field(default_factory=dict)  # the embedding method at that layer
-
-
-def rows_of(
-    scores: SpaceScores,
-    embedding_methods: Mapping[str, Any],
-    how: str,
-    fixed_layer: int,
-    model_method: Any = None,
-) -> list[Row]:
-    """One row per embedding method of a space (its layer chosen by :func:`select`)."""
-    rows = []
-    for emb, method in embedding_methods.items():
-        layer, on = select(scores, emb, how, fixed_layer)
-        j = scores.layers.index(layer)
-        untouched = model_method is None
-        rows.append(
-            Row(
-                method=emb if untouched else scores.method,
-                name=(method if untouched else model_method).name,
-                kind="embedding" if untouched else "model",
-                target=scores.target,
-                embedding=emb,
-                layer=layer,
-                selected_on=on,
-                scores=scores.scores[emb][j],
-                selection_score=float(scores.selection[emb][j]),
-                in_sample=method.params.fit_on == "evaluated",
-                supervised=bool(getattr(method, "supervised", False)),
-                fitted=scores.fitted.get(emb, {}).get(str(layer), {}),
-            )
-        )
-    return rows
-
-
-def leaderboard(
-    rows: Sequence[Row], *, n_boot: int = 2000, seed: int = 0, ci: float = 0.95
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Compare every row with the best fair untouched-model row; returns (table, baseline).
-
-    The baseline is the untouched-model row (``kind == "embedding"``, not in-sample) with the
-    highest selection score (held-out when there is one). ``delta`` = mean(row - baseline) over
-    the evaluated sentences, ``ci95`` its paired percentile bootstrap interval (one resampling
-    of sentence ids shared by every row), ``verdict`` = "better" / "worse" when the interval
-    excludes 0, else "no difference".
-    """
-    fair = [r for r in rows if r.kind == "embedding" and not r.in_sample]
-    if not fair:
-        raise ValueError("no untouched-model row to compare with: add an embedding method")
-    base = max(fair, key=lambda r: r.selection_score)
-    diffs = np.stack([r.scores - base.scores for r in rows], axis=1)
-    boots = paired_bootstrap_means(diffs, n_boot=n_boot, seed=seed)
-    alpha = (1.0 - ci) / 2.0
-    lows, highs = np.round(np.quantile(boots, [alpha, 1.0 - alpha], axis=0), 12)
-    table = []
-    for j, r in enumerate(rows):
-        delta = float(diffs[:, j].mean())
-        lo, hi = float(lows[j]), float(highs[j])
-        verdict = (
-            "baseline"
-            if r is base
-            else "better"
-            if lo > 0
-            else "worse"
-            if hi < 0
-            else ("no difference")
-        )
-        table.append(
-            {
-                "method": r.method,
-                "name": r.name,
-                "kind": r.kind,
-                "target": r.target,
-                "embedding": r.embedding,
-                "layer": r.layer,
-                "top1": float(r.scores.mean()),
-                "delta": delta,
-                "ci95": [lo, hi],
-                "verdict": verdict,
-                "selected_on": r.selected_on,
-                "selection_score": r.selection_score,
-                "in_sample": r.in_sample,
-                "supervised": r.supervised,
-                "n": int(r.scores.size),
-                "fitted": r.fitted,
-            }
-        )
-    baseline = {
-        "method": base.method,
-        "embedding": base.embedding,
-        "layer": base.layer,
-        "top1": float(base.scores.mean()),
-        "selected_on": base.selected_on,
-        "n_boot": int(n_boot),
-        "ci": ci,
-        "test": "paired percentile bootstrap over sentence ids (same ids for every row)",
-    }
-    return table, baseline
+    margin = scores.margin.get(emb, np.zeros_like(sel))
+    allowed = np.asarray(scores.layers) >= scores.first_layer
+    try:
+        return scores.layers[best_index(sel, margin, allowed)], how
+    except ValueError:
+        raise ValueError(f"no finite selection score for {scores.space} / {emb}") from None
 
 
 @single_threaded
@@ -326,21 +285,28 @@ def heldout_score(
     embedding_methods: Mapping[str, Any],
     *,
     variant: Mapping[str, Any] | None = None,
-    seed: int = 0,
+    seed: int = RunConfig.seed,
+    first_layer: int = 0,
 ) -> dict[str, Any]:
-    """The best selection score over (embedding method, layer) of a held-out-only space.
+    """The best selection score over (embedding method, layer >= ``first_layer``) of a
+    held-out-only space (ties broken by the mean margin).
 
     ``heldout``: ``{lang: (m, layers, d)}``. Used to choose among a method's candidate
-    parameters (a layer, a strength, a k) without looking at the evaluated sentences.
+    parameters (a layer, a strength, a k) without looking at the evaluated sentences; layers
+    before ``first_layer`` are the untouched model's and cannot tell candidates apart.
     """
     bitext = _evaluator(variant)
+    _check_crossfit(np.shape(next(iter(heldout.values())))[0])
     n_layers = int(np.shape(next(iter(heldout.values())))[1])
-    best = {"score": float("-inf"), "embedding": None, "layer": None}
+    best = {"score": float("-inf"), "margin": float("-inf"), "embedding": None, "layer": None}
     for label, method in embedding_methods.items():
         if method.params.fit_on == "evaluated":
             continue
-        for layer in range(n_layers):
-            score = _crossfit(method, select_layer(heldout, layer), seed, bitext)
-            if score > best["score"]:
-                best = {"score": score, "embedding": label, "layer": layer}
+        for layer in range(first_layer, n_layers):
+            try:
+                score, margin = _crossfit(method, select_layer(heldout, layer), seed, bitext)
+            except ValueError:  # a degenerate layer under this candidate: it cannot win here
+                continue
+            if (score, margin) > (best["score"], best["margin"]):
+                best = {"score": score, "margin": margin, "embedding": label, "layer": layer}
     return best

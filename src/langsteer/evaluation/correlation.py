@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
+from langsteer.config import EvaluationConfig, RunConfig
 from langsteer.evaluation.evaluators import (
     BitextRetrievalEvaluator,
     Evaluator,
@@ -63,7 +64,11 @@ def _rows_pearson(xb: np.ndarray, yb: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_pearson(
-    x: np.ndarray, y: np.ndarray, *, n_boot: int = 10_000, seed: int = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_boot: int = EvaluationConfig.n_boot,
+    seed: int = RunConfig.seed,
 ) -> np.ndarray:
     """``n_boot`` Pearson r's on resampled pairs, vectorised over an (n_boot, n) index matrix."""
     n = len(x)
@@ -98,9 +103,9 @@ def pearson_with_ci(
     x: Sequence[float] | np.ndarray,
     y: Sequence[float] | np.ndarray,
     *,
-    n_boot: int = 10_000,
+    n_boot: int = EvaluationConfig.n_boot,
     ci: float = 0.95,
-    seed: int = 0,
+    seed: int = RunConfig.seed,
 ) -> dict[str, Any]:
     """Pearson r, percentile-bootstrap CI over the paired points, p-value from scipy.
 
@@ -173,9 +178,9 @@ def paper_correlations(
     d_post: Mapping[str, float] | Sequence[float] | np.ndarray,
     languages: Sequence[str] | None = None,
     *,
-    n_boot: int = 10_000,
+    n_boot: int = EvaluationConfig.n_boot,
     ci: float = 0.95,
-    seed: int = 0,
+    seed: int = RunConfig.seed,
 ) -> dict[str, dict[str, Any]]:
     """The four rows of Table 2, keyed by :data:`PAPER_ROWS` names.
 
@@ -230,9 +235,9 @@ class CorrelationEvaluator(Evaluator):
         languages: Sequence[str] | None = None,
         *,
         distance: Literal["parallel", "centroid"] = "parallel",
-        n_boot: int = 10_000,
+        n_boot: int = EvaluationConfig.n_boot,
         ci: float = 0.95,
-        seed: int = 0,
+        seed: int = RunConfig.seed,
         name: str = "correlation",
         **retrieval_kwargs: Any,
     ) -> None:

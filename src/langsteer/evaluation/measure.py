@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from langsteer.config import EvaluationConfig, RunConfig
 from langsteer.evaluation.comparison import Space
 from langsteer.evaluation.correlation import CorrelationEvaluator
 from langsteer.evaluation.evaluators import (
@@ -90,8 +91,8 @@ def paper_measures(
     scoring: str = "cosine",
     medoid: str = "point",
     correlation_languages: Sequence[str] | None = None,
-    n_boot: int = 2000,
-    seed: int = 0,
+    n_boot: int = EvaluationConfig.n_boot,
+    seed: int = RunConfig.seed,
 ) -> dict[str, Any]:
     """Every paper measurement of ``post`` (a model method for ``target``) against ``pre``."""
     langs = list(pre.evaluated)

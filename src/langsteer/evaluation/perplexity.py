@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
+from langsteer.config import SweepConfig
 from langsteer.models import LoadedModel
 
 __all__ = [
@@ -84,7 +85,7 @@ def perplexity(
     *,
     context: int | None = None,
     stride: int = 512,
-    batch_size: int = 8,
+    batch_size: int = SweepConfig.batch_size,
 ) -> dict:
     """Token-level perplexity of ``texts`` under the model as it is (interventions included).
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from langsteer.config import SweepConfig
 from langsteer.models import LoadedModel
 
 __all__ = ["check_sampling_options", "generate_samples"]
@@ -141,12 +142,12 @@ def generate_samples(
     loaded: LoadedModel,
     *,
     prompt: str | Sequence[str] | None = None,
-    n_samples: int = 16,
+    n_samples: int = SweepConfig.n_samples,
     seeds: Sequence[int] = (0,),
     temperature: float = 1.0,
     top_p: float = 0.9,
-    max_new_tokens: int = 64,
-    batch_size: int = 16,
+    max_new_tokens: int = SweepConfig.max_new_tokens,
+    batch_size: int = SweepConfig.batch_size,
     intervention: Any = None,
 ) -> list[dict]:
     """``n_samples`` sampled continuations per seed, as dicts.

@@ -132,6 +132,9 @@ class ModelMethod(Method):
         """What the probing pass must record for :meth:`fit` (``probe.Need`` s)."""
         return []
 
+    def check_model(self, loaded: Any) -> None:
+        """Refuse parameters this model cannot take (a layer it lacks...), before any pass."""
+
     def fit(self, probe: Any, target: str) -> ModelMethod:
         raise NotImplementedError
 

@@ -213,16 +213,17 @@ class WhiteningMap:
 
 
 def ledoit_wolf_shrinkage(z: np.ndarray) -> float:
-    """Ledoit-Wolf shrinkage of centred rows ``z`` (n, d); scikit-learn's formula, O(n^2 d).
+    """Ledoit-Wolf shrinkage of centred rows ``z`` (n, d); scikit-learn's formula.
 
-    Uses the Gram matrix ``z z^T`` instead of the ``d x d`` covariance, so it stays cheap when
-    ``n << d``.
+    O(min(n, d)^2 max(n, d)): ``||S||_F`` comes from the smaller of the Gram matrix ``z z^T`` and
+    ``z^T z`` (equal Frobenius norms), so it stays cheap when ``n << d`` (scikit-learn's is
+    O(n d^2); see docs/design.md "Hand-written or library").
     """
     n, d = z.shape
-    gram = z @ z.T
-    sq_norms = np.diag(gram)
+    small = z @ z.T if n <= d else z.T @ z
+    sq_norms = np.einsum("ij,ij->i", z, z)
     mu = float(sq_norms.sum()) / (n * d)  # tr(S) / d, S = z^T z / n
-    s_fro2 = float((gram**2).sum()) / n**2  # ||S||_F^2
+    s_fro2 = float((small**2).sum()) / n**2  # ||S||_F^2
     beta = (float((sq_norms**2).sum()) / n - s_fro2) / (d * n)
     delta = (s_fro2 - d * mu**2) / d
     if delta <= 0:

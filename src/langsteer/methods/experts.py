@@ -26,7 +26,7 @@ from langsteer.methods.expertset import (
     top_units,
     versions,
 )
-from langsteer.metrics import expertise_scores
+from langsteer.metrics.panels import scores_and_stats
 from langsteer.models import LoadedModel, UnitSet
 
 __all__ = [
@@ -67,21 +67,6 @@ def _as_labels(labels, n: int) -> np.ndarray:
             raise ValueError("labels must be boolean (True = sentence in the target language)")
         labels = labels.astype(bool)
     return labels
-
-
-def _chunked_stats(values: np.ndarray, labels: np.ndarray, chunk: int = 16384) -> dict:
-    """Per-unit mean and median on positives and mean on negatives, in fp32/fp64, chunked."""
-    n_units = values.shape[1]
-    pos_mean = np.empty(n_units, np.float32)
-    pos_median = np.empty(n_units, np.float32)
-    neg_mean = np.empty(n_units, np.float32)
-    for s in range(0, n_units, chunk):
-        block = np.asarray(values[:, s : s + chunk], dtype=np.float32)
-        pos, neg = block[labels], block[~labels]
-        pos_mean[s : s + chunk] = pos.mean(0, dtype=np.float64)
-        pos_median[s : s + chunk] = np.median(pos, axis=0)
-        neg_mean[s : s + chunk] = neg.mean(0, dtype=np.float64)
-    return {"pos_mean": pos_mean, "pos_median": pos_median, "neg_mean": neg_mean}
 
 
 class ExpertFinder:
@@ -180,11 +165,11 @@ class ExpertFinder:
             self.scores_, self.lape_ = lape_scores(
                 stats.positive_rates(), target_group, quantile=self.lape_quantile
             )
-        else:
-            self.scores_ = expertise_scores(
-                values, labels, metrics=(self.score,), device=self.device
-            )[self.score]
-        pooled = _chunked_stats(values, labels)
+        # ONE read of the matrix gives the scores and the statistics (metrics/panels.py)
+        metrics = () if self.score == "lape" else (self.score,)
+        scores, pooled = scores_and_stats(values, labels, metrics, device=self.device)
+        if metrics:
+            self.scores_ = scores[self.score]
         self.pos_mean_, self.pos_median_ = pooled["pos_mean"], pooled["pos_median"]
         self.neg_mean_ = pooled["neg_mean"]
         self.n_pos_, self.n_neg_ = int(labels.sum()), int((~labels).sum())

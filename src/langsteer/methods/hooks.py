@@ -130,6 +130,23 @@ class HookSet:
     def describe(self) -> dict[str, Any]:
         return dict(self.description)
 
+    def first_hidden_state(self) -> int:
+        """The first hidden-state index these edits can change (an edit inside block b changes
+        state b + 1 on): the states before it are the untouched model's, so choices among this
+        handle's layers start there. 0 when an edit is outside the decoder blocks."""
+        from langsteer.models import decoder_blocks
+
+        paths = [path for path, _ in decoder_blocks(self.model)]
+        firsts = []
+        for e in self.edits:
+            inside = [
+                b
+                for b, path in enumerate(paths)
+                if e.module == path or e.module.startswith(path + ".")
+            ]
+            firsts.append(inside[0] + 1 if inside else 0)
+        return min(firsts, default=0)
+
     def __enter__(self) -> HookSet:
         return self.attach()
 

@@ -69,6 +69,12 @@ def _add(delta: np.ndarray):
 class _ResidualMethod(ModelMethod):
     """Shared by methods that act on one block's output: layer resolution and provenance."""
 
+    def check_model(self, loaded: Any) -> None:
+        try:
+            resolve_steering_layer(self.params.layer, loaded.signature()["num_hidden_layers"])
+        except ValueError as exc:
+            raise MethodError(f"method {self.name!r}: {exc}") from None
+
     def check_params(self) -> None:
         layer, positions = self.params.layer, self.params.positions
         if layer is not None and (

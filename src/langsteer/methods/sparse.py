@@ -86,6 +86,16 @@ class SparseDims(_ResidualMethod):
     )
     Params = SparseParams
 
+    def check_model(self, loaded: Any) -> None:
+        super().check_model(loaded)
+        d = int(loaded.signature()["hidden_size"])
+        if self.params.dims >= d:
+            raise MethodError(
+                f"method 'sparse-dims': dims = {self.params.dims} would overwrite every one of "
+                f"the {d} hidden dimensions (the residual stream would carry nothing); set "
+                f"[[methods]] dims below {d}"
+            )
+
     def check_params(self) -> None:
         super().check_params()
         d = self.params.dims

@@ -93,14 +93,7 @@ def expertise_scores(
     n, n_units = _check_scores(scores)
     lab = _check_labels(labels, n)
     dev = _resolve_device(scores, device)
-    if chunk_size is None:
-        per_chunk = _CHUNK_BYTES // _BYTES_PER_ELEMENT
-        if dev.type == "cpu":
-            per_chunk = min(per_chunk, _CPU_CHUNK_ELEMENTS)
-        chunk_size = max(1, per_chunk // n)
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    chunk_size = int(chunk_size)
+    chunk_size = _chunk_size(chunk_size, n, dev)
     out = {m: np.empty(n_units, np.float64) for m in metrics}
     bounds = [(u0, min(n_units, u0 + chunk_size)) for u0 in range(0, n_units, chunk_size)]
 
@@ -129,6 +122,18 @@ def expertise_scores(
         for m, v in _chunk_metrics_torch(x, pos_bit_t, metrics).items():
             out[m][b[0] : b[1]] = v.cpu().numpy()
     return out
+
+
+def _chunk_size(chunk_size: int | None, n: int, dev: torch.device) -> int:
+    """Units per chunk: the given number, or the most that fit the memory (CPU: cache) budget."""
+    if chunk_size is None:
+        per_chunk = _CHUNK_BYTES // _BYTES_PER_ELEMENT
+        if dev.type == "cpu":
+            per_chunk = min(per_chunk, _CPU_CHUNK_ELEMENTS)
+        chunk_size = max(1, per_chunk // n)
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    return int(chunk_size)
 
 
 def _chunk_metrics_numpy(

@@ -3,7 +3,9 @@
 Self-contained so the report can be mailed, attached to an issue or opened from an archive
 without the figures folder and without network access. Every piece of text is escaped here.
 Sections (:class:`~langsteer.report.markdown.Details`) collapse with plain ``<details>``, so the
-first screen shows only what the report puts before them.
+first screen shows only what the report puts before them. A table wider than the page scrolls
+inside its own box, so the page never scrolls sideways; ``bench/check_report_browser.py``
+checks that (and that figures load and the summary is on the first screen) in Chromium.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from langsteer.report.markdown import Block, Bullets, Code, Details, Figure, Hea
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
-       max-width: 1100px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45; }
+       max-width: 1100px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45;
+       overflow-wrap: break-word; }
 h1 { font-size: 1.6em; border-bottom: 2px solid #1f77b4; padding-bottom: .2em; }
 h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 h3 { font-size: 1.05em; margin-top: 1.4em; }
 p.summary { background: #f3f7fb; border-left: 4px solid #1f77b4; padding: .7em 1em; }
 p.note { color: #555; border-left: 3px solid #ccc; padding-left: .8em; font-size: .92em; }
-table { border-collapse: collapse; margin: .6em 0 .3em; font-size: .9em; }
+.table-scroll { overflow-x: auto; max-width: 100%; margin: .6em 0 .3em; }
+table { border-collapse: collapse; font-size: .9em; }
 th, td { border: 1px solid #d0d0d0; padding: .25em .6em; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 tr:nth-child(even) td { background: #fafafa; }
@@ -65,7 +69,9 @@ def _table(t: Table) -> str:
         cells = [*row, *[""] * (len(t.header) - len(row))]
         rows.append("<tr>" + "".join(_cell(t, i, j, c) for j, c in enumerate(cells)) + "</tr>")
     cap = f'<div class="caption">{esc(t.caption)}</div>' if t.caption else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{cap}"
+    # a table wider than the page scrolls inside its own box, never widens the page
+    body = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="table-scroll">{body}</div>{cap}'
 
 
 def _figure(f: Figure) -> str:

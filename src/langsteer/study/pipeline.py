@@ -19,13 +19,8 @@ from typing import Any
 from langsteer.config import MethodSpec, StudyConfig
 from langsteer.config.methods import candidates
 from langsteer.encoding.distributed import distributed_state
-from langsteer.evaluation.comparison import (
-    ORIGINAL,
-    heldout_score,
-    leaderboard,
-    rows_of,
-    score_space,
-)
+from langsteer.evaluation.comparison import ORIGINAL, heldout_score, score_space
+from langsteer.evaluation.leaderboard import leaderboard, rows_of
 from langsteer.evaluation.measure import paper_measures
 from langsteer.generation.sweep import study_generation
 from langsteer.methods import METHODS, ProbeData, make_method
@@ -106,6 +101,9 @@ class Study:
             for m in cfg.methods
             if m.kind == "embedding"
         }
+        for spec in (m for m in cfg.methods if m.kind == "model"):
+            for params in candidates(cfg.method_params(spec)):  # a layer the model lacks...
+                make_method(spec.name, **params).check_model(self.loaded)
         self.probe = self._probe()
         with t("embeddings_original"):
             original = self._space(ORIGINAL)
@@ -118,16 +116,17 @@ class Study:
             for spec in (m for m in cfg.methods if m.kind == "model"):
                 if spec.files and target not in data.expert_files[spec.label]:
                     continue
-                method, candidates = self._fit(spec, target)
+                method, tried = self._fit(spec, target)
                 with t(f"embeddings:{spec.label}"), method.attach(self.loaded) as h:
                     space = self._space(spec.label, handle=h, target=target)
+                    space.first_layer = h.first_hidden_state()
                 with t("scoring"):
                     s = score_space(space, self.embedding, **self._score_opts())
                     measures = paper_measures(original, space, target, **self._paper_opts())
                 scored.append(s)
                 fitted[target][spec.label] = method
                 per_target[target][spec.label] = {
-                    **method_record(method, spec, h, candidates),
+                    **method_record(method, spec, h, tried),
                     **measures,
                     **space_record(s),
                 }
@@ -141,18 +140,8 @@ class Study:
                     self.loaded, fitted, data, self.sentences, cfg, cache_dir=self.cache
                 )
         self.fitted = fitted
-        return assemble(
-            cfg,
-            data,
-            self.loaded,
-            self.probe,
-            scored[0],
-            per_target,
-            table,
-            baseline,
-            generation,
-            dict(t.seconds),
-        )
+        parts = (scored[0], per_target, table, baseline, generation, dict(t.seconds))
+        return assemble(cfg, data, self.loaded, self.probe, *parts)
 
     def _probe(self) -> ProbeData | None:
         """The probing pass: one forward per probing sentence records what every method needs."""
@@ -223,11 +212,16 @@ class Study:
             for method, params in zip(methods, options, strict=True):
                 with method.attach(self.loaded) as h:
                     sp = self._space(spec.label, handle=h, target=target, heldout_only=True)
+                    first = h.first_hidden_state()
                 best = heldout_score(
-                    sp.evaluated, self.embedding, variant=self._variant(), seed=self.config.run.seed
+                    sp.evaluated,
+                    self.embedding,
+                    variant=self._variant(),
+                    seed=self.config.run.seed,
+                    first_layer=first,
                 )
                 scores.append({"params": params, **best})
-        chosen = max(range(len(methods)), key=lambda i: scores[i]["score"])
+        chosen = max(range(len(methods)), key=lambda i: (scores[i]["score"], scores[i]["margin"]))
         scores[chosen]["chosen"] = True
         return methods[chosen], scores
 

@@ -78,7 +78,12 @@ def space_record(scores: SpaceScores) -> dict[str, Any]:
     return {
         "per_layer": {emb: scores.per_layer(emb) for emb in scores.scores},
         "per_layer_heldout": {emb: [float(x) for x in v] for emb, v in scores.selection.items()},
+        "per_layer_heldout_margin": {
+            emb: [float(x) for x in v] for emb, v in scores.margin.items()
+        },
+        "first_layer": scores.first_layer,
         "per_layer_geometry": scores.geometry,
+        "failed": scores.failed,
         "layers": list(scores.layers),
     }
 

@@ -1,0 +1,102 @@
+"""report.html of a real tiny study, rendered in headless Chromium by the browser check.
+
+The slow tests need Chromium, chromedriver and selenium (see bench/check_report_browser.py for
+the install commands) and skip with the reason when one is missing; CI installs all three.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from langsteer.study.pipeline import run_study
+from tests.test_pipeline import tiny_study
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "check_report_browser.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BROKEN = """<!DOCTYPE html><html><body><div style="height: 1500px"></div>
+<p class="summary">a verdict below the fold</p>
+<div style="overflow-x: auto"><table style="width: 2000px"><tr><th>Method</th></tr>
+<tr><td>none</td></tr></table></div>
+<details><summary>more</summary><img src="data:image/png;base64,AAAA" alt="broken figure">
+<div style="width: 3000px">a wide block</div></details>
+<img src="figures/elsewhere.png" alt="outside figure"></body></html>
+"""
+
+
+def run_check(*args: object) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, str(SCRIPT), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def load_check() -> ModuleType:
+    """bench/check_report_browser.py as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("check_report_browser", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOLS = load_check().find_tools(None, None)  # the paths, or what to install (and how)
+needs_browser = pytest.mark.skipif(isinstance(TOOLS, str), reason=str(TOOLS))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """report.html of a real study (two targets, model and embedding methods), with figures."""
+    tmp = tmp_path_factory.mktemp("browser")
+    methods = [{"name": m} for m in ("experts", "none", "per-language-centring", "whitening")]
+    cfg = tiny_study(tmp, methods=methods)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tiny data: "unreliable experts" warnings
+        run_study(cfg, tmp / "out")
+    return tmp / "out" / "report.html"
+
+
+@pytest.mark.slow
+@needs_browser
+def test_report_passes_the_browser_check(report, tmp_path):
+    pytest.importorskip("matplotlib")  # the figures
+    shot = tmp_path / "first.png"
+    done = run_check(report, "--screenshot", shot, "--widths", "1280,800,480")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "report check: all passed" in done.stdout
+    assert "leaderboard header and" in done.stdout
+    assert int(re.search(r"figures: (\d+) checked", done.stdout)[1]) >= 2  # + collapsed ones
+    png = shot.read_bytes()
+    assert png.startswith(PNG_MAGIC)
+    assert int.from_bytes(png[16:20], "big") == 1280  # IHDR width: exactly the viewport
+    assert int.from_bytes(png[20:24], "big") == 900
+
+
+@pytest.mark.slow
+@needs_browser
+def test_the_check_fails_a_broken_page(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(BROKEN, encoding="utf-8")
+    done = run_check(page)
+    assert done.returncode == 1, done.stdout + done.stderr
+    err = done.stderr
+    assert "the verdict spans" in err and "header row spans" in err
+    assert "figure 1 (broken figure): did not load" in err
+    assert "figure 2 (outside figure): not a data: URI" in err
+    assert "the leaderboard is 2000 px wide" in err  # clipped by its scrolling box...
+    assert "<table" not in err  # ...which keeps it from widening the page
+    assert "width 1280: the page is" in err and "a wide block" in err
+    assert "width 800: the page is" in err
+
+
+def test_missing_tools_name_the_install_command(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(BROKEN, encoding="utf-8")
+    done = run_check(page, "--chromedriver", tmp_path / "no-such-chromedriver")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "apt-get install -y chromium chromium-driver" in done.stderr
+    assert run_check(tmp_path / "missing.html").returncode == 2
