@@ -19,25 +19,29 @@ import sys
 import time
 from pathlib import Path
 
-# what each stage does, for the table
+# what each stage does, for the table (per-method stages: "<stage>:<method label>")
 STAGES = {
     "load_model": "load the model (first run: also the one-time GGUF conversion)",
-    "load_corpora": "read and split the corpora",
-    "experts": "responses of every unit + expertise scores, per target",
-    "embeddings_pre": "baseline embeddings (once per model, reused for every target)",
-    "embeddings_post": "embeddings under each target's expert intervention",
-    "metrics": "retrieval accuracy and similarity metrics",
-    "embeddings_random": "embeddings under the random-unit control",
-    "embeddings_steering": "steering-vector fit (once) and embeddings under each target's vector",
-    "controls": "centring / whitening baselines at every layer, bootstrap verdict",
-    "sweep": "k sweep: generation, perplexity and retrieval (raw, centred) per k",
+    "load_corpora": "read, check and split the corpora, before the model loads",
+    "probing": "the one probing pass: responses, token statistics, hidden states",
+    "embeddings_original": "the un-intervened pass (shared by every embedding method)",
+    "fit": "fit the method on the probing data (no forward pass)",
+    "choose": "one held-out pass per candidate parameter, scored",
+    "embeddings": "the pass of every evaluated sentence under the method, every target",
+    "scoring": "every space x embedding method x layer, with the paper's measures",
+    "leaderboard": "paired bootstrap of every row against the baseline",
+    "generation": "target-language rate and perplexity per method and k",
 }
+
+
+def what(stage: str) -> str:
+    base, _, method = stage.partition(":")
+    return STAGES.get(base, "") + (f" ({method})" if method else "")
 
 
 def describe_run(results: dict) -> str:
     model = results.get("model", {})
     langs = results.get("languages", {})
-    resp = results.get("responses", {})
     parts = [
         f"model {model.get('id', '?')} ({model.get('dtype', '?')}, {model.get('device', '?')})"
     ]
@@ -46,10 +50,15 @@ def describe_run(results: dict) -> str:
             f"{len(langs.get('targets', []))} targets, "
             f"{len(langs.get('evaluation', []))} evaluation languages"
         )
-    if resp:
+    methods = results.get("methods", [])
+    if methods:
+        kinds = [m.get("kind") for m in methods]
         parts.append(
-            f"expert responses: {resp.get('n_sentences', '?')} sentences x "
-            f"{resp.get('units', {}).get('n_units', '?')} units, {resp.get('n_tokens', '?')} tokens"
+            f"{kinds.count('model')} model and {kinds.count('embedding')} embedding methods"
+        )
+    for p in results.get("probing") or []:
+        parts.append(
+            f"probing pass: {p.get('n_sentences', '?')} sentences, {p.get('n_tokens', '?')} tokens"
         )
     versions = results.get("versions", {})
     if versions:
@@ -62,8 +71,7 @@ def table(timings: dict[str, float], wall: float | None) -> str:
     denom = wall if wall else total
     rows = ["| stage | what | time | share |", "|---|---|---|---|"]
     for stage, sec in sorted(timings.items(), key=lambda kv: -kv[1]):
-        what = STAGES.get(stage, "")
-        rows.append(f"| {stage} | {what} | {sec:8.1f} s | {sec / denom:6.1%} |")
+        rows.append(f"| {stage} | {what(stage)} | {sec:8.1f} s | {sec / denom:6.1%} |")
     rows.append(f"| **timed total** | | {total:8.1f} s | {total / denom:6.1%} |")
     if wall:
         rows.append(
@@ -86,7 +94,16 @@ def main() -> None:
     wall = args.wall
     if args.run:
         out = Path(args.out) if args.out else path.parent
-        cmd = [sys.executable, "-m", "langsteer.cli", "demo", "--out", str(out), *args.demo_arg]
+        cmd = [
+            sys.executable,
+            "-m",
+            "langsteer.cli",
+            "demo",
+            "--out",
+            str(out),
+            "--overwrite",
+            *args.demo_arg,
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - start

@@ -5,16 +5,22 @@ wide table pushes the page sideways, and whether the verdict and the leaderboard
 first screen. This script asserts exactly that:
 
 1. First screen (desktop viewport, default 1280 x 900, page as shipped: every section collapsed,
-   scrolled to the top). "Holds the summary" means: the verdict (the first ``p.summary``) is
-   rendered and lies entirely inside the viewport; the compact leaderboard (the first ``<table>``
-   outside every ``<details>``) starts below the verdict, its header row and its first data row
-   lie entirely inside the viewport (top >= 0, bottom <= viewport height), and the whole table
-   is in view sideways (within the viewport and its scrolling box): no column needs a scroll.
+   scrolled to the top, images loaded). "Holds the summary" means: the verdict (the first
+   ``p.summary``) is rendered and lies entirely inside the viewport; the compact leaderboard (the
+   first ``<table>`` outside every ``<details>``) starts below the verdict, its header row and
+   every data row lie entirely inside the viewport (top >= 0, bottom <= viewport height), and
+   the whole table is in view sideways (within the viewport and its scrolling box): no column
+   needs a scroll; the headline figure (the first ``<img>`` outside every ``<details>``) is
+   rendered and lies entirely inside the viewport.
 2. Figures (every section opened): each ``<img>`` is a ``data:`` URI (the report stays one
    self-contained file), has finished loading (``complete``) and decoded to a natural size > 0.
 3. Width (every section opened, at each width, default 1280 and 800 px): the document is no wider
    than the viewport (``scrollWidth <= clientWidth``); a wide table must scroll inside its own
-   container. Failures name the outermost elements that stick out.
+   container. Failures name the outermost elements that stick out. Each side-by-side row
+   (``div.side``, the leaderboard beside its figure) keeps its items inside it, without
+   overlapping, and wraps rather than squeezing a figure below its natural width when the row
+   has room for that width on a line of its own (at 800 px the demo's row wraps: the summary
+   line says on how many lines).
 
 It saves a PNG of the first screen with ``--screenshot``. Exit codes: 0 every check passed;
 1 a check failed (each failure printed); 2 bad usage or no such report; 3 Chromium, chromedriver
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import os
 import shutil
 import subprocess
@@ -67,11 +74,12 @@ const box = el => { if (!el) return null; const r = el.getBoundingClientRect();
   return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, height: r.height}; };
 const verdict = [...document.querySelectorAll('p.summary')].find(p => !p.closest('details'));
 const table = [...document.querySelectorAll('table')].find(t => !t.closest('details'));
+const figure = [...document.images].find(im => !im.closest('details'));
 const rows = table ? [...table.rows].map(box) : [];
 const vw = document.documentElement.clientWidth, wrap = table && table.parentElement;
 const scrolls = wrap && getComputedStyle(wrap).overflowX !== 'visible';
 return {vh: window.innerHeight, vw: vw, y: window.scrollY, verdict: box(verdict),
-        table: box(table), rows: rows,
+        table: box(table), rows: rows, figure: box(figure),
         clip: scrolls ? Math.min(vw, wrap.getBoundingClientRect().right) : vw};
 """
 IMAGES_JS = """
@@ -92,6 +100,16 @@ return {sw: document.documentElement.scrollWidth, vw: vw, culprits: top.map(el =
   const r = el.getBoundingClientRect();
   return `<${el.tagName.toLowerCase()}${el.className ? ' class=' + el.className : ''}> ` +
     `right edge ${Math.round(r.right)} px: ${(el.textContent || '').trim().slice(0, 60)}`; })};
+"""
+#: Every side-by-side row: its box, its items' boxes and the images it shows below their
+#: natural width.
+SIDE_JS = """
+const box = el => { const r = el.getBoundingClientRect();
+  return {top: r.top, bottom: r.bottom, left: r.left, right: r.right}; };
+return [...document.querySelectorAll('div.side')].map(side => ({box: box(side),
+  items: [...side.children].map(box),
+  squeezed: [...side.querySelectorAll('img')].filter(im => im.width < im.naturalWidth - 0.5)
+    .map(im => ({alt: im.alt, shown: im.width, natural: im.naturalWidth}))}));
 """
 OPEN_ALL_JS = "document.querySelectorAll('details').forEach(d => { d.open = true; });"
 
@@ -140,43 +158,62 @@ def viewport(browser: Any, width: int, height: int) -> None:
     browser.execute_script("window.scrollTo(0, 0);")
 
 
+def inside(b: dict, vw: float, vh: float) -> bool:
+    return b["top"] >= 0 and b["bottom"] <= vh and b["left"] >= 0 and b["right"] <= vw + 0.5
+
+
+def span(b: dict) -> str:
+    return f"x {b['left']:.0f}-{b['right']:.0f}, y {b['top']:.0f}-{b['bottom']:.0f} px"
+
+
 def first_screen(browser: Any, failures: list[str]) -> str:
     """Check the first screen (see the module docstring, 1.); returns a one-line summary."""
     m = browser.execute_script(FIRST_SCREEN_JS)
-    vh, vw, v, t, rows = m["vh"], m["vw"], m["verdict"], m["table"], m["rows"]
-
-    def inside(b: dict) -> bool:
-        return b["top"] >= 0 and b["bottom"] <= vh and b["left"] >= 0 and b["right"] <= vw + 0.5
-
+    vh, vw, v, t, rows, fig = m["vh"], m["vw"], m["verdict"], m["table"], m["rows"], m["figure"]
+    screen = f"the {vw}x{vh} viewport"
     if m["y"] != 0:
         failures.append(f"first screen: the page did not open at the top (scrollY {m['y']})")
     if not v or v["height"] <= 0:
         failures.append("first screen: no visible verdict (p.summary outside <details>)")
         v = None
-    elif not inside(v):
+    elif not inside(v, vw, vh):
         failures.append(
             f"first screen: the verdict spans y {v['top']:.0f}-{v['bottom']:.0f} px, "
-            f"not inside the {vw}x{vh} viewport"
+            f"not inside {screen}"
         )
+    if not fig or fig["height"] <= 0:
+        failures.append("first screen: no visible headline figure (<img> outside <details>)")
+        fig = None
+    elif not inside(fig, vw, vh):
+        failures.append(f"first screen: the headline figure spans {span(fig)}, not inside {screen}")
     if not t or len(rows) < 2:
         failures.append("first screen: no leaderboard table with a data row outside <details>")
         return "no leaderboard"
     if v and t["top"] < v["bottom"]:
         failures.append("first screen: the leaderboard is not below the verdict")
-    for what, row in (("header row", rows[0]), ("first data row", rows[1])):
-        if not (row["top"] >= 0 and row["bottom"] <= vh):
-            failures.append(
-                f"first screen: the leaderboard's {what} spans y "
-                f"{row['top']:.0f}-{row['bottom']:.0f} px, below the {vh} px fold"
-            )
+    if not (rows[0]["top"] >= 0 and rows[0]["bottom"] <= vh):
+        failures.append(
+            f"first screen: the leaderboard's header row spans y "
+            f"{rows[0]['top']:.0f}-{rows[0]['bottom']:.0f} px, not above the {vh} px fold"
+        )
+    out = [i for i, r in enumerate(rows[1:], 1) if not (r["top"] >= 0 and r["bottom"] <= vh)]
+    if out:
+        failures.append(
+            f"first screen: {len(out)} of the leaderboard's {len(rows) - 1} data rows are not "
+            f"above the {vh} px fold (row {out[0]} spans y {rows[out[0]]['top']:.0f}-"
+            f"{rows[out[0]]['bottom']:.0f} px)"
+        )
     if t["left"] < 0 or t["right"] > m["clip"] + 0.5:
         failures.append(
             f"first screen: the leaderboard is {t['right'] - t['left']:.0f} px wide and shows "
             f"only up to x = {m['clip']:.0f} px: some columns need a sideways scroll"
         )
-    shown = sum(1 for r in rows[1:] if r["top"] >= 0 and r["bottom"] <= vh)
     where = f"verdict at y {v['top']:.0f}-{v['bottom']:.0f} px; " if v else ""
-    return f"{where}leaderboard header and {shown} of {len(rows) - 1} rows above the {vh} px fold"
+    where += (
+        f"leaderboard at {span(t)}, header and {len(rows) - 1 - len(out)} of {len(rows) - 1} "
+        f"rows above the {vh} px fold"
+    )
+    return where + (f"; headline figure at {span(fig)}" if fig else "")
 
 
 def wait_for_images(browser: Any, timeout: float) -> list[dict]:
@@ -201,7 +238,8 @@ def check_images(images: list[dict], failures: list[str]) -> None:
             )
 
 
-def check_width(browser: Any, width: int, failures: list[str]) -> None:
+def check_width(browser: Any, width: int, failures: list[str]) -> str:
+    """Check the page's width and its side-by-side rows (module docstring, 3.); a summary."""
     m = browser.execute_script(OVERFLOW_JS)
     if m["sw"] > m["vw"]:
         culprits = "".join(f"\n    {c}" for c in m["culprits"]) or " (no single element found)"
@@ -209,6 +247,31 @@ def check_width(browser: Any, width: int, failures: list[str]) -> None:
             f"width {width}: the page is {m['sw']} px wide, wider than the "
             f"{m['vw']} px viewport; sticking out:{culprits}"
         )
+    said = []
+    for i, side in enumerate(browser.execute_script(SIDE_JS), 1):
+        c, items = side["box"], side["items"]
+        what = f"width {width}: side-by-side row {i}"
+        for j, it in enumerate(items, 1):
+            if it["left"] < c["left"] - 0.5 or it["right"] > c["right"] + 0.5:
+                failures.append(f"{what}: item {j} at {span(it)} sticks out of the row")
+            for k, other in enumerate(items[: j - 1], 1):
+                if (
+                    it["top"] < other["bottom"] - 0.5
+                    and other["top"] < it["bottom"] - 0.5
+                    and it["left"] < other["right"] - 0.5
+                    and other["left"] < it["right"] - 0.5
+                ):
+                    failures.append(f"{what}: items {k} and {j} overlap")
+        room = c["right"] - c["left"]
+        for im in side["squeezed"]:
+            if im["natural"] + 4 <= room:
+                failures.append(
+                    f"{what}: figure ({(im['alt'] or 'no alt text')[:40]}) squeezed to "
+                    f"{im['shown']} of its {im['natural']} px instead of wrapping below"
+                )
+        lines = 1 + sum(y["top"] >= x["bottom"] - 0.5 for x, y in itertools.pairwise(items))
+        said.append(f"side-by-side row {i} on {lines} line{'s' * (lines > 1)}")
+    return ", ".join(said)
 
 
 def check(
@@ -226,6 +289,7 @@ def check(
         try:
             viewport(browser, widths[0], height)
             browser.get(report.resolve().as_uri())
+            wait_for_images(browser, timeout)  # the figure's height is known once decoded
             print(f"first screen {widths[0]}x{height}: {first_screen(browser, failures)}")
             if screenshot:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -237,8 +301,8 @@ def check(
             print(f"figures: {len(images)} checked (every section opened)")
             for width in widths:
                 viewport(browser, width, height)
-                check_width(browser, width, failures)
-                print(f"width {width} px: checked (every section opened)")
+                rows = check_width(browser, width, failures)
+                print(f"width {width} px: checked (every section opened){'; ' * bool(rows)}{rows}")
         finally:
             browser.quit()
     return failures

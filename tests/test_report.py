@@ -14,9 +14,11 @@ from langsteer.config import config_from_dict
 from langsteer.io import strict_json
 from langsteer.report import build, paper
 from langsteer.report import figures as F
-from langsteer.report.board import BEST, compact
+from langsteer.report.board import BEST, compact, short_names, verdict
 from langsteer.report.build import build_blocks, write_report
-from langsteer.report.markdown import render_markdown
+from langsteer.report.headline import MARK
+from langsteer.report.html import render_html
+from langsteer.report.markdown import DITTO, Para, Side, Table, render_markdown
 from langsteer.report.text import study_summary_table
 from langsteer.study.pipeline import run_study
 from tests.test_pipeline import make_parallel_dir, save_tiny_model
@@ -103,6 +105,14 @@ def first_table_md(md: str) -> list[str]:
     return [x for x in lines if x.startswith("| ")][1:]
 
 
+def cells_md(row: str) -> list[str]:
+    """One Markdown table row's cells, a ditto mark read as the cell on its left."""
+    cells = row.strip("| ").split(" | ")
+    for j in range(1, len(cells)):
+        cells[j] = cells[j - 1] if cells[j] == DITTO else cells[j]
+    return cells
+
+
 def test_full_report(res, tmp_path):
     pytest.importorskip("matplotlib")
     res["generation"]["targets"]["eng_Latn"]["experts"]["samples"]["4"].append("<b>x")
@@ -133,8 +143,26 @@ def test_full_report(res, tmp_path):
     first = first_screen_html(page)
     assert first.count("<img") == 1 and first.count("<table") == 1
     assert first.count('<p class="summary">') == 1 and "<h2" not in first
-    assert "best method that leaves the model untouched" in first
-    assert "chosen on the held-out split" in first
+    # the table and the figure side by side (a wrapping flex row), each its own item
+    side = first.split('<div class="side">', 1)[1]
+    assert side.index('<div><div class="table-scroll"><table class="compact">') < side.index(
+        "<div><figure><img"
+    )
+    summary = re.search(r'<p class="summary">(.*?)</p>', first)[1]
+    assert summary.startswith("Baseline: ") and "on the untouched model" in summary
+    assert len(summary) < 400 and "chosen on" not in summary  # short; the split: in the caption
+    assert "were chosen on the held-out split" in first
+    # untouched-model rows: marked, grouped first, one value across the target columns
+    cols, lines = compact(res)
+    untouched = [ln for ln in lines if ln.kind != "model"]
+    once = [ln for ln in untouched if ln.best in (set(), set(cols))]  # (a star in one column:
+    rows = first_table_md(md)  # the row repeats, so the star shows where it belongs)
+    assert untouched and once
+    for row, line in zip(rows, untouched, strict=False):
+        assert row.startswith(f"| {MARK} {line.title} | ")
+        assert row.endswith(f" | {DITTO} |") == (line in once)
+    assert first.count('colspan="2"') == len(once)  # two targets
+    assert not any(r.startswith(f"| {MARK}") for r in rows[len(untouched) :])
     assert md.split("\n## ", 1)[0].count("![") == 1
     # every section follows, collapsed in HTML, plain in Markdown
     for title in SECTIONS:
@@ -168,11 +196,11 @@ def test_best_per_column_is_marked_and_in_sample_rows_are_not(res, tmp_path, no_
     write_report(res, tmp_path)
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    rows = {r.split(" | ")[0][2:]: r for r in first_table_md(md)}
-    assert f"**{BEST} 97.0%" in rows["experts"].split(" | ")[3]  # German column
-    assert BEST not in rows["experts"].split(" | ")[2]  # not the best for English
-    assert BEST not in rows["oracle (in-sample: OPTIMISTIC)"]  # in-sample never "best"
-    assert "whitening (supervised)" in rows
+    rows = {cells_md(r)[0]: cells_md(r) for r in first_table_md(md)}
+    assert rows["experts"][2].startswith(f"**{BEST} 97.0 ")  # German column
+    assert BEST not in rows["experts"][1]  # not the best for English
+    assert BEST not in "".join(rows[f"{MARK} oracle (in-sample: OPTIMISTIC)"])  # never "best"
+    assert f"{MARK} whitening (supervised)" in rows
     cols, lines = compact(res)
     for j, col in enumerate(cols):  # exactly the best fair cell(s) of each column are marked
         fair = [ln.cells[col]["top1"] for ln in lines if ln.cells.get(col)]
@@ -180,9 +208,76 @@ def test_best_per_column_is_marked_and_in_sample_rows_are_not(res, tmp_path, no_
             ln.cells[col]["top1"] for ln in lines if ln.cells.get(col) and "oracle" not in ln.label
         )
         assert max(fair) == 0.99
-        marked = [r for r in rows.values() if BEST in r.split(" | ")[2 + j]]
-        assert marked and all(f"{100 * fair_best:.1f}%" in r.split(" | ")[2 + j] for r in marked)
-    assert f'<td class="best"><strong>{BEST} 97.0%' in page
+        marked = [r for r in rows.values() if BEST in r[1 + j]]
+        assert marked and all(f"{100 * fair_best:.1f} " in r[1 + j] for r in marked)
+    assert f'<td class="best"><strong>{BEST} 97.0 ' in page
+
+
+def test_verdict_says_per_target_which_model_method_beats_the_baseline(res):
+    board, cols = res["leaderboard"], compact(res)[0]
+    said = verdict(res)
+    assert said.startswith(f"Baseline: {res['baseline']['method']}")
+    assert f"at layer {res['baseline']['layer']}." in said
+    for r in board:
+        r["verdict"] = "no difference" if r["verdict"] == "better" else r["verdict"]
+    assert "No model method beats it beyond the 95% interval for any target (" in verdict(res)
+    for ln in compact(res)[1]:
+        if ln.kind == "model":
+            row = ln.cells[cols[1]]  # the held-out-chosen combination for German
+            row.update(verdict="better", delta=0.031 if ln.label == "experts" else 0.012)
+    said = verdict(res)
+    assert "Beating it beyond the 95% interval: German: experts +3.1 pp, " in said
+    assert "and 1 more; none for English." in said  # three model methods: the largest two
+    assert len(said) < 300
+    res["selection"] = {"how": "evaluated"}
+    assert verdict(res).endswith("every number is OPTIMISTIC.")
+    res["leaderboard"] = [r for r in board if r["kind"] != "model"]
+    assert "No model method was compared" in verdict(res)
+
+
+def test_short_names_of_embedding_methods():
+    from langsteer.report.board import Line
+
+    embs = ["none", "whitening", "lsar", "foo-bar-baz", "fancymethod", "fancyother", "wh"]
+    cells = {f"t{i}": {"embedding": e} for i, e in enumerate(embs)}
+    got = short_names(
+        [Line("m", "model", cells), Line("u", "embedding", {"t": {"embedding": "x"}})]
+    )
+    assert got == {
+        "none": "raw",
+        "whitening": "wh",
+        "lsar": "lsar",
+        "foo-bar-baz": "fbb",
+        "fancymethod": "fancy",
+        "fancyother": "fancy2",  # unique, so the legend can say which is which
+        "wh": "wh2",
+    }
+
+
+def test_side_and_merged_cells_render_in_both_formats():
+    table = Table(["Method", "A", "B", "C"], [["u", "1.0 x"], ["m", "2", "3", "4"]], "", {(0, 1)})
+    table.merged, table.kind = {0}, "compact"
+    blocks = [Side([table, Para("beside")]), Para("after")]
+    md = render_markdown(blocks)
+    assert f"| u | **1.0 x** | {DITTO} | {DITTO} |\n| m | 2 | 3 | 4 |" in md
+    assert md.index("beside") < md.index("after")  # Markdown: the children in order
+    page = render_html(blocks, "t")
+    assert '<div class="side">\n<div><div class="table-scroll"><table class="compact">' in page
+    assert '<td class="best merged" colspan="3"><strong>1.0 x</strong></td></tr>' in page
+    assert "</table></div></div>\n<div><p>beside</p></div>\n</div>\n<p>after</p>" in page
+
+
+def test_headline_dot_plot_is_compact():
+    pytest.importorskip("matplotlib")
+    rows = [(f"untouched {i}", [(F.UNTOUCHED, 0.9, (0.88, 0.93))]) for i in range(6)]
+    rows += [(f"method {i}", [(t, 0.95, (0.93, 0.97)) for t in "ABCD"]) for i in range(6)]
+    png = F.leaderboard_dots(rows, 0.92, "baseline", 3.2)
+    width, height = (int.from_bytes(png[k : k + 4], "big") for k in (16, 20))
+    assert png.startswith(PNG_MAGIC) and width == 320
+    assert height < 450  # 12 methods x 4 targets: a bar chart needed about 900 px
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert F.leaderboard_dots([], None, "baseline").startswith(PNG_MAGIC)  # nothing to draw
 
 
 def test_a_failing_section_becomes_a_note(res, tmp_path, monkeypatch, no_figures):

@@ -109,8 +109,25 @@ def test_demo_path_end_to_end(tmp_path):
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert res["model"]["signature"]["model_type"] == "gemma3_text"
-    t = res["targets"]["fra_Latn"]
-    assert {"pre", "post", "delta"} <= set(t["retrieval"])
-    assert {"geometry", "paraphrase", "random_control", "experts"} <= set(t)
-    assert res["sweep"]["fra_Latn"]["k"] == [0, 50]
+    methods = res["targets"]["fra_Latn"]["methods"]
+    model_methods = {
+        "paper experts",
+        "random units",
+        "LAPE neurons",
+        "additive experts",
+        "steering vector",
+        "sparse dims",
+    }
+    assert set(methods) == model_methods
+    experts = methods["paper experts"]
+    assert {"pre", "post", "delta"} <= set(experts["retrieval"])
+    assert {"geometry", "paraphrase", "experts", "per_layer"} <= set(experts)
+    assert [c["params"]["layer"] for c in methods["steering vector"]["candidates"]] == [3, 6, 9, 12]
+    assert res["generation"]["targets"]["fra_Latn"]["paper experts"]["k"] == [0, 50]
+    rows = res["leaderboard"]
+    kinds = {
+        kind: {r["method"] for r in rows if r["kind"] == kind} for kind in ("model", "embedding")
+    }
+    assert kinds["model"] == model_methods and len(kinds["embedding"]) == 6  # issue 13: >= 3 each
+    assert sum(r["verdict"] == "baseline" for r in rows) == 1
     assert (out / "report.html").exists() and (out / "report.md").exists()

@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ __all__ = [
     "json_default",
     "sha256_file",
     "sha256_of_texts",
+    "staged_folder",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -76,6 +78,29 @@ def atomic_path(path: PathLike, *, suffix: str | None = None) -> Iterator[Path]:
             tmp.unlink()
         raise
     _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def staged_folder(path: PathLike) -> Iterator[Path]:
+    """Yield an empty folder next to ``path``; on success it replaces ``path`` as a whole.
+
+    Why: a run's outputs (results, expert files, report) must be one consistent set. If the
+    body raises (or is interrupted), ``path`` keeps its old content and no staging is left.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ __all__ = [
     "config_default",
     "config_flags",
     "corpus_check_flags",
+    "expert_file_flags",
     "model_flags",
     "name_or_number",
 ]
@@ -200,3 +201,32 @@ def corpus_check_flags(parser: argparse.ArgumentParser, *, override: bool = Fals
         help="drop ids whose sentence is empty in any language instead of refusing them",
         **o,
     )
+
+
+def expert_file_flags(group: Any, *, required: bool = False, random_control: bool = True) -> None:
+    """``--experts`` files and what is done with them (value, mode, scale, positions), shared by
+    every command that applies expert files."""
+    group.add_argument(
+        "--experts",
+        nargs="+",
+        default=[] if not required else None,
+        required=required,
+        help="expert file(s), one per target",
+    )
+    group.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="apply expert files made for another model id of the same architecture",
+    )
+    if random_control:
+        group.add_argument(
+            "--random-control",
+            action="store_true",
+            help="also the paper's control: random units given the experts' values",
+        )
+    add_flag(group, "intervention.value", help="value each expert is forced to")
+    add_flag(group, "intervention.mode", help="set, aura (dampen), add or multiply")
+    add_flag(group, "intervention.scale", help="multiplies the value (add, multiply: the strength)")
+    add_flag(group, "intervention.positions", help="token positions the intervention touches")
+    if random_control:
+        add_flag(group, "intervention.random_seed", help="seed of the random units")

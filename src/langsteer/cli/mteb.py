@@ -11,8 +11,6 @@ MTEB experiment; ``--out`` holds MTEB's ``results/`` and ``predictions/`` and
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,13 @@ from langsteer.cli.common import (
     subsample,
 )
 from langsteer.cli.experts import CORPUS_HELP
-from langsteer.cli.flags import add_flag, config_data, corpus_check_flags, model_flags
+from langsteer.cli.flags import (
+    add_flag,
+    config_data,
+    corpus_check_flags,
+    expert_file_flags,
+    model_flags,
+)
 
 __all__ = ["add_parser", "cmd_mteb", "mteb_lines"]
 
@@ -58,22 +62,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     add_flag(d, "corpus.seed", "--seed", help="seeds the subset and the probing split")
     m = p.add_argument_group("interventions (the original model is always evaluated)")
-    m.add_argument("--experts", nargs="+", default=[], help="expert file(s), one per target")
-    m.add_argument(
-        "--allow-other-model",
-        action="store_true",
-        help="apply expert files made for another model id of the same architecture",
-    )
-    m.add_argument(
-        "--random-control",
-        action="store_true",
-        help="also the paper's control: random units given the experts' values",
-    )
-    add_flag(m, "intervention.value", help="value each expert is forced to")
-    add_flag(m, "intervention.mode", help="set, aura (dampen), add or multiply")
-    add_flag(m, "intervention.scale", help="multiplies the value (add, multiply: the strength)")
-    add_flag(m, "intervention.positions", help="token positions the intervention touches")
-    add_flag(m, "intervention.random_seed", help="seed of the random units of --random-control")
+    expert_file_flags(m)
     m.add_argument(
         "--method",
         default=None,
@@ -317,23 +306,12 @@ def _write(out: Path, encoders: list, task: Any, record: dict, config: Any) -> l
     (an earlier ``--out`` is replaced only with --overwrite, and then as a whole)."""
     from langsteer import __version__
     from langsteer.integrations.mteb import run_mteb
-    from langsteer.io import atomic_write_json, strict_json
+    from langsteer.io import atomic_write_json, staged_folder, strict_json
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(out) as staging:
         runs = run_mteb(encoders, task, staging, progress=config.run.progress)
         result = {"langsteer": __version__, "task": task.metadata.name, **record, "runs": runs}
         atomic_write_json(staging / "langsteer_mteb.json", strict_json(result), allow_nan=False)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return runs
 
 

@@ -19,7 +19,14 @@ from langsteer.cli.common import (
     read_expert_files,
 )
 from langsteer.cli.experts import CORPUS_HELP
-from langsteer.cli.flags import add_flag, config_data, corpus_check_flags, model_flags
+from langsteer.cli.flags import (
+    add_flag,
+    config_data,
+    corpus_check_flags,
+    expert_file_flags,
+    model_flags,
+)
+from langsteer.config.parse import packaged_studies
 
 __all__ = ["EVALUATE_EMBEDDING_METHODS", "add_parsers", "cmd_demo", "cmd_evaluate", "cmd_run"]
 
@@ -61,7 +68,10 @@ def _report_flag(p: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser("run", help="run a whole study described by a TOML file")
-    p.add_argument("study", help="study file (docs/config.md), or a packaged study: demo, compare")
+    p.add_argument(
+        "study",
+        help="study file (docs/config.md), or a packaged study: " + ", ".join(packaged_studies()),
+    )
     add_out_flags(p, "output folder (results.json, expert files, report)")
     _study_flags(p)
     p.set_defaults(func=cmd_run)
@@ -80,22 +90,7 @@ def add_parsers(sub: Any) -> None:
     )
     model_flags(p)
     g = p.add_argument_group("methods")
-    g.add_argument("--experts", nargs="+", default=[], help="expert file(s), one per target")
-    g.add_argument(
-        "--allow-other-model",
-        action="store_true",
-        help="apply expert files made for another model id of the same architecture",
-    )
-    g.add_argument(
-        "--random-control",
-        action="store_true",
-        help="also the paper's control: random units given the experts' values",
-    )
-    add_flag(g, "intervention.value", help="value each expert is forced to")
-    add_flag(g, "intervention.mode", help="set, aura (dampen), add or multiply")
-    add_flag(g, "intervention.scale", help="multiplies the value (add, multiply: the strength)")
-    add_flag(g, "intervention.positions", help="token positions the intervention touches")
-    add_flag(g, "intervention.random_seed", help="seed of the random units of --random-control")
+    expert_file_flags(g)
     d = p.add_argument_group("data")
     add_flag(d, "corpus.source", "--corpus", help=CORPUS_HELP)
     add_flag(d, "corpus.split", help="corpus split (FLORES: dev or devtest)")

@@ -26,7 +26,13 @@ from langsteer.cli.common import (
     subsample,
 )
 from langsteer.cli.experts import CORPUS_HELP
-from langsteer.cli.flags import add_flag, config_data, corpus_check_flags, model_flags
+from langsteer.cli.flags import (
+    add_flag,
+    config_data,
+    corpus_check_flags,
+    expert_file_flags,
+    model_flags,
+)
 
 __all__ = ["add_parser", "cmd_sweep", "sweep_lines"]
 
@@ -53,21 +59,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     model_flags(p)
     m = p.add_argument_group("methods")
-    m.add_argument("--experts", nargs="+", required=True, help="expert file(s), one per target")
-    m.add_argument(
-        "--allow-other-model",
-        action="store_true",
-        help="apply expert files made for another model id of the same architecture",
-    )
+    expert_file_flags(m, required=True, random_control=False)
     m.add_argument(
         "--steering-vector",
         action="store_true",
         help="also a steering vector per target, fitted on a probing split of --corpus",
     )
-    add_flag(m, "intervention.value", help="value each expert is forced to")
-    add_flag(m, "intervention.mode", help="set, aura (dampen), add or multiply")
-    add_flag(m, "intervention.scale", help="multiplies the value (add, multiply: the strength)")
-    add_flag(m, "intervention.positions", help="token positions the intervention touches")
     add_flag(m, "steering.layer", "--steering-layer", help="hidden state the vector is added to")
     add_flag(m, "steering.strength", help="multiples of the steering vector added")
     d = p.add_argument_group("data")

@@ -8,17 +8,15 @@ position ids (so left padding gives the same numbers as no padding on absolute-p
 from __future__ import annotations
 
 import inspect
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
-    from langsteer.models import LoadedModel
+    pass
 
 
 @dataclass(frozen=True)
@@ -156,45 +154,3 @@ def forward_kwargs(module: torch.nn.Module, batch: Batch) -> dict:
     if "use_cache" in params:
         kwargs["use_cache"] = False
     return kwargs
-
-
-def run_batches(
-    loaded: LoadedModel,
-    tok: TokenizedSentences,
-    *,
-    batch_size: int,
-    max_tokens: int | None,
-    skip_bos: bool,
-    progress: bool,
-    desc: str,
-    step: Callable[[Batch], np.ndarray],
-    check: Callable[[np.ndarray], None],
-    out: np.ndarray,
-) -> float:
-    """Fill ``out`` (one row per input sentence) batch by batch; returns the seconds spent.
-
-    ``step(batch)`` runs the forward pass and returns the batch's pooled rows, ``check`` refuses
-    bad ones (non-finite...); each unique sentence is written to its first input position, then
-    copied to the positions that repeat it.
-    """
-    first = tok.first_position
-    start = time.perf_counter()
-    bar = tqdm(total=len(tok.unique), desc=desc, unit="sent", disable=not progress)
-    try:
-        with torch.inference_mode():
-            for batch in iter_batches(
-                loaded.tokenizer,
-                tok,
-                batch_size=batch_size,
-                device=loaded.device,
-                skip_bos=skip_bos,
-                max_tokens=max_tokens,
-            ):
-                pooled = step(batch)
-                check(pooled)
-                out[first[batch.rows]] = pooled
-                bar.update(len(batch.rows))
-    finally:
-        bar.close()
-    tok.copy_to_duplicates(out)
-    return time.perf_counter() - start

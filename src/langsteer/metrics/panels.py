@@ -10,10 +10,11 @@ Here the matrix is read ONCE, in column *panels*: widths are a multiple of one 4
 row (1,024 float32 units) and, for a numpy array or memmap with contiguous rows, panel edges sit
 on page boundaries of the data (the ``.npy`` header offset is accounted for), so a page is never
 shared by two panels when rows are page multiples, and otherwise only with the next panel, which
-is read while it is still cached. Each panel is copied into memory once (a background thread
-reads the next one meanwhile); scores (in cache-sized sub-chunks, on the thread pool or the
-device) and statistics come from that copy. Memory is bounded by about two panels
-(:data:`PANEL_BYTES` each, at least ``n_samples`` x 4 KiB) plus per-chunk work, never the matrix.
+is read while it is still cached. A background thread reads the next panel (faults its pages in)
+while the current one is scored; scores (in cache-sized sub-chunks, on the thread pool or the
+device) and statistics come from the same panel while it is in memory. Memory is bounded by
+about two panels (:data:`PANEL_BYTES` each, at least ``n_samples`` x 4 KiB; page cache for a
+float32 memmap, a converted copy otherwise) plus per-chunk work, never the matrix.
 
 Exactness: the score kernels are :mod:`langsteer.metrics.ranking`'s, whose per-unit sums do not
 depend on chunk boundaries, and the statistics are the same float64-accumulated reductions per
@@ -22,7 +23,10 @@ column as before, so both are bitwise equal to the two-pass results.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import mmap
+import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -79,10 +83,84 @@ def panel_bounds(values: Any, panel_bytes: int = PANEL_BYTES) -> list[tuple[int,
     return list(itertools.pairwise(edges))
 
 
-def _read_panel(values: Any, u0: int, u1: int) -> np.ndarray:
-    """Columns u0:u1 as a C-contiguous float32 copy: the read happens here, not when scored
-    (an array that is already float32 and whole stays as it is)."""
-    return np.ascontiguousarray(_read_chunk(values, u0, u1))
+def _read_panel(values: Any, u0: int, u1: int, advice: _FileAdvice) -> np.ndarray:
+    """Columns u0:u1 as float32, read from storage here (on the reader thread), not when scored.
+
+    A float32 numpy array (a memmap included) gives a view, whose pages are requested (see
+    :class:`_FileAdvice`) and then faulted in by touching one element per page of every row: no
+    copy of the panel (copying cost more CPU than it saved, measured cold). Other dtypes and
+    tensors are converted, i.e. copied.
+    """
+    advice.willneed(u0, u1)
+    x = _read_chunk(values, u0, u1)
+    if isinstance(x, np.ndarray) and not x.flags.owndata and x.size:
+        step = max(1, _PAGE // x.itemsize)
+        _ = float(x[:, ::step].sum()) + float(x[:, -1].sum())  # every page of every row
+    return x
+
+
+def _libc_madvise() -> Any:
+    if not sys.platform.startswith("linux") or not hasattr(mmap, "MADV_WILLNEED"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_MADVISE = _libc_madvise()
+
+
+class _FileAdvice:
+    """Exactly the pages of each panel are read from a memmap, whatever the disk's read-ahead.
+
+    Why: a page fault in a file mapping reads a whole read-ahead window around the page (8 MB on
+    the benchmark machine's disk: two 4 MB rows of a 1M-unit matrix), most of it columns of
+    later panels that are evicted again before their turn when the file outgrows the page cache.
+    So during the pass the mapping is ``MADV_RANDOM`` (no read-around), and each panel's row
+    segments are requested with ``MADV_WILLNEED`` before they are touched (one read-ahead I/O
+    per row segment, in flight together). Linux only; elsewhere, or for arrays in memory, a
+    no-op. Advice never changes the data.
+    """
+
+    def __init__(self, values: Any) -> None:
+        self.on = (
+            _MADVISE is not None
+            and isinstance(values, np.memmap)
+            and values.size > 0
+            and all(st > 0 for st in values.strides)
+        )
+        if self.on:
+            self.addr = values.__array_interface__["data"][0]
+            self.rows, self.stride = values.shape[0], values.strides[0]
+            self.unit = values.strides[1]
+            end = self.addr + (self.rows - 1) * self.stride + values.shape[1] * self.unit
+            self.span = (self.addr, end)
+
+    def _advise(self, start: int, end: int, advice: int) -> None:
+        start -= start % _PAGE
+        _MADVISE(start, end - start, advice)  # a refusal only loses the hint
+
+    def __enter__(self) -> _FileAdvice:
+        if self.on:
+            self._advise(*self.span, mmap.MADV_RANDOM)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.on:
+            self._advise(*self.span, mmap.MADV_NORMAL)
+
+    def willneed(self, u0: int, u1: int) -> None:
+        """Start reading the segment of columns ``u0:u1`` of every row."""
+        if not self.on or u1 <= u0:
+            return
+        first = self.addr + u0 * self.unit
+        for r in range(self.rows):
+            a = first + r * self.stride
+            self._advise(a, a + (u1 - u0) * self.unit, mmap.MADV_WILLNEED)
 
 
 def _itemsize(values: Any) -> int:
@@ -120,12 +198,16 @@ def scores_and_stats(
     workers = 1
     if dev.type == "cpu":
         workers = max(1, num_threads or torch.get_num_threads() or 1)
-    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(workers) as pool:
-        ahead: Future = reader.submit(_read_panel, values, *panels[0])
+    with (
+        _FileAdvice(values) as advice,
+        ThreadPoolExecutor(1) as reader,
+        ThreadPoolExecutor(workers) as pool,
+    ):
+        ahead: Future = reader.submit(_read_panel, values, *panels[0], advice)
         for i, (u0, u1) in enumerate(panels):
             panel = ahead.result()
             if i + 1 < len(panels):  # read the next panel while this one is scored
-                ahead = reader.submit(_read_panel, values, *panels[i + 1])
+                ahead = reader.submit(_read_panel, values, *panels[i + 1], advice)
             pass_.panel(panel, u0, u1, pool)
     return pass_.scores, pass_.stats
 
@@ -149,7 +231,7 @@ class _Pass:
         if self.dev.type == "cpu":
             list(pool.map(lambda b: self._cpu_chunk(x, u0, *b), bounds))  # list(): re-raise
             return
-        xd = torch.from_numpy(x).to(self.dev)
+        xd = torch.from_numpy(np.array(x, order="C")).to(self.dev)  # a copy: x may be read-only
         for b0, b1 in bounds:
             chunk = xd[:, b0 - u0 : b1 - u0]
             _check_finite(chunk, self.source, b0, self.chunk_size)

@@ -122,88 +122,124 @@ def embedding_words(emb: Any) -> str:
     return "raw" if emb in (None, "none") else str(emb)
 
 
-def cell_text(line: Line, col: str | None, short: bool = False) -> str:
-    """One cell: top-1, its difference from the baseline with the interval, the layer
-    (``short``: the console's terser form, '9.5% +4.8[-1.2,+10.7] L1')."""
+#: Short names of the packaged embedding methods for the single-line leaderboard cells.
+SHORT = {
+    "none": "raw",
+    "global-centring": "gc",
+    "per-language-centring": "plc",
+    "whitening": "wh",
+    "linear-map": "map",
+}
+
+
+def short_names(lines: list[Line]) -> dict[str, str]:
+    """``{embedding method: short name}`` for the model methods' cells (the caption's legend):
+    packaged methods by :data:`SHORT`, others by their initials (or first letters), made unique."""
+    embs = [
+        str(r.get("embedding"))
+        for ln in lines
+        if ln.kind == "model"
+        for r in ln.cells.values()
+        if r and r.get("embedding") is not None
+    ]
+    out: dict[str, str] = {}
+    for emb in dict.fromkeys(embs):
+        parts = [p for p in emb.replace("_", "-").split("-") if p]
+        short = SHORT.get(emb) or (
+            "".join(p[0] for p in parts) if len(parts) > 1 else emb[:5] if len(emb) > 6 else emb
+        )
+        base, i = short, 2
+        while short in out.values():
+            short, i = f"{base}{i}", i + 1
+        out[emb] = short
+    return out
+
+
+def cell_text(line: Line, col: str | None, short: dict[str, str] | None = None) -> str:
+    """One single-line cell, '★ 97.7 +3.1 [+1.4,+4.9] L11 wh': top-1 (%), its difference from
+    the baseline in pp with the 95% interval, the layer and, for model methods, the embedding
+    method (``short``: its short name, as :func:`short_names` gives; default: its name)."""
     row = line.cells.get(col)
     if not row:
         return "—"
     mark = f"{BEST} " if col in line.best else ""
+    top = _num(row.get("top1"))
     diff = "baseline" if "baseline" in line.flags else ci_text(row)
-    if short:
-        diff = diff.replace(" pp", "").replace(" [", "[").replace(", ", ",")
+    diff = diff.replace(" pp", "").replace(", ", ",")
     where = f"L{plain(row.get('layer'))}"
     if line.kind == "model":
-        where += f" {embedding_words(row.get('embedding'))}"
-    sep = " " if short else " · "
-    return f"{mark}{pct(row.get('top1'))}{sep}{diff}{sep}{where}"
+        emb = row.get("embedding")
+        where += f" {(short or {}).get(str(emb)) or embedding_words(emb)}"
+    return f"{mark}{'n/a' if top is None else f'{100 * top:.1f}'} {diff} {where}"
 
 
 def column_title(col: str | None) -> str:
-    return "top-1" if col is None else f"{name(col)} ({col})"
+    return "top-1 %" if col is None else f"{name(col)} ({col})"
 
 
-def _best_words(lines: list[Line], col: str | None) -> str:
-    names = []
-    for ln in lines:
-        if col in ln.best and ln.cells.get(col):
-            row = ln.cells[col]
-            how = f", {embedding_words(row.get('embedding'))}" if ln.kind == "model" else ""
-            names.append(
-                f"{ln.label} ({pct(row.get('top1'))}, layer {plain(row.get('layer'))}{how})"
-            )
-    who = " = ".join(names) or "n/a"
-    return who if col is None else f"{name(col)}: {who}"
+def selection_words(results: dict) -> str:
+    """Which split chose every layer and embedding combination, in one sentence ('' unknown)."""
+    sel = _dict(results.get("selection"))
+    if sel.get("how") == "fixed":
+        return "Every row is at the fixed layer evaluation.layer: no layer was chosen."
+    if sel.get("how") == "evaluated":
+        return (
+            "Layers were chosen on the evaluated sentences themselves (no held-out split): "
+            "every number is OPTIMISTIC."
+        )
+    if sel.get("split"):
+        return f"Layers and embedding combinations were chosen on the {sel['split']}."
+    return ""
+
+
+def _gains(items: list[tuple[Line, dict]]) -> str:
+    """'LAPE neurons +3.1 pp, additive experts +3.0 pp': the largest first, at most two."""
+    items = sorted(items, key=lambda lr: -(_num(lr[1].get("delta")) or 0.0))
+    shown = [
+        f"{ln.label} {signed(r.get('delta'))} pp" + (" (in-sample)" if r.get("in_sample") else "")
+        for ln, r in items[:2]
+    ]
+    more = f" and {len(items) - 2} more" if len(items) > 2 else ""
+    return ", ".join(shown) + more
 
 
 def verdict(results: dict) -> str:
-    """Two to four plain sentences: the baseline, the best per target, and whether any model
-    method beats the baseline beyond its 95% interval, at which layer, chosen on which split."""
+    """Two or three short sentences: the baseline and its layer, and per target which model
+    method (if any) beats it beyond the 95% interval of the difference. Which split chose the
+    layers is :func:`selection_words` (the table's caption), unless it makes numbers OPTIMISTIC."""
     if not any(isinstance(r, dict) for r in results.get("leaderboard") or []):
         return ""
     cols, lines = compact(results)
     base = _dict(results.get("baseline"))
-    on = CHOSEN_ON.get(str(base.get("selected_on")), f"chosen on {plain(base.get('selected_on'))}")
-    who_base = plain(base.get("method"))
-    who_base += " (the raw embeddings)" if who_base == "none" else ""
-    out = [
-        f"The best method that leaves the model untouched is {who_base}: top-1 "
-        f"{pct(base.get('top1'))} at layer {plain(base.get('layer'))}, {on}; every other row is "
-        "compared with it."
-    ]
-    out.append("Highest top-1: " + "; ".join(_best_words(lines, c) for c in cols) + ".")
-    chosen = [
-        (ln, c, ln.cells[c]) for ln in lines if ln.kind == "model" for c in cols if ln.cells.get(c)
-    ]
-    better = [(ln, c, r) for ln, c, r in chosen if r.get("verdict") == "better"]
-    worse = [(ln, c, r) for ln, c, r in chosen if r.get("verdict") == "worse"]
-
-    def who(items: list) -> str:
-        shown = [
-            f"{ln.label}{'' if c is None else ' for ' + name(c)} ({ci_text(r)}, layer "
-            f"{plain(r.get('layer'))}, {CHOSEN_ON.get(str(r.get('selected_on')), 'chosen')})"
-            for ln, c, r in items[:3]
-        ]
-        return "; ".join(shown) + (f"; and {len(items) - 3} more" if len(items) > 3 else "")
-
-    if not chosen:
-        out.append("No model method was compared (the study lists only embedding methods).")
-    elif better:
-        out.append(f"Beating it beyond the 95% interval: {who(better)}.")
+    if base.get("method") is None:
+        out = ["results.json names no baseline, so no row is compared with one."]
     else:
-        tail = f" ({len(worse)} of {len(chosen)} are worse: {who(worse)})" if worse else ""
+        who = plain(base.get("method")) + (" (raw embeddings)" if base["method"] == "none" else "")
+        out = [
+            f"Baseline: {who} on the untouched model, top-1 {pct(base.get('top1'))} at layer "
+            f"{plain(base.get('layer'))}."
+        ]
+    chosen = {
+        c: [(ln, ln.cells[c]) for ln in lines if ln.kind == "model" and ln.cells.get(c)]
+        for c in cols
+    }
+    n = sum(len(v) for v in chosen.values())
+    better = {
+        c: [(ln, r) for ln, r in v if r.get("verdict") == "better"] for c, v in chosen.items()
+    }
+    if not n:
+        out.append("No model method was compared (the study lists only embedding methods).")
+    elif not any(better.values()):
+        worse = sum(r.get("verdict") == "worse" for v in chosen.values() for _, r in v)
         out.append(
-            f"No model method beats it: the 95% interval of the difference includes 0 or lies "
-            f"below it for all {len(chosen)} (method, target) pairs{tail}."
+            f"No model method beats it beyond the 95% interval for any target ({worse} of {n} "
+            "method-target pairs are worse)."
         )
-    sel = _dict(results.get("selection"))
-    if sel.get("how") == "fixed":
-        out.append("Every row is at the fixed layer evaluation.layer: no layer was chosen.")
-    elif sel.get("how") == "evaluated":
-        out.append(
-            "Layers were chosen on the evaluated sentences themselves (no held-out split): "
-            "every number is OPTIMISTIC."
-        )
-    elif sel.get("split"):
-        out.append(f"Layers and embedding combinations were chosen on the {sel['split']}.")
+    else:
+        wins = [f"{name(c) if c else 'all targets'}: {_gains(v)}" for c, v in better.items() if v]
+        losers = [name(c) for c, v in better.items() if not v and chosen[c]]
+        tail = f"; none for {', '.join(losers)}" if losers else ""
+        out.append(f"Beating it beyond the 95% interval: {'; '.join(wins)}{tail}.")
+    if _dict(results.get("selection")).get("how") in ("fixed", "evaluated"):
+        out.append(selection_words(results))
     return " ".join(out)

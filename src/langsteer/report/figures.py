@@ -235,58 +235,71 @@ def projection(
 
 
 UNTOUCHED = "untouched model"
+Point = tuple[str, float | None, Sequence[float] | None]  # (series, top-1, (low, high) or None)
 
 
-def leaderboard_bars(
-    groups: Sequence[tuple[str, Sequence[tuple[str, float | None, Sequence[float] | None]]]],
+def leaderboard_dots(
+    rows: Sequence[tuple[str, Sequence[Point]]],
     baseline: float | None,
     baseline_label: str,
-    title: str,
+    width: float = 4.4,
 ) -> bytes:
-    """The headline: horizontal bars of top-1 (%) per method (a group) and target (a bar).
+    """The headline: a dot plot of top-1 (%), one row per method, one dot per target.
 
-    ``groups = [(method, [(series, top1, (low, high) or None), ...]), ...]``; the series
-    :data:`UNTOUCHED` is grey, every other series (a target) has its own colour. Whiskers are
-    the baseline's top-1 plus the 95% interval of the difference, so a whisker that crosses the
-    dashed baseline line means "no difference".
+    ``rows = [(method, [(series, top1, (low, high) or None), ...]), ...]``; the series
+    :data:`UNTOUCHED` is a grey square, every other series (a target) a dot of its own colour,
+    side by side within the row. Whiskers are the baseline's top-1 plus the 95% interval of the
+    difference, so a whisker that crosses the dashed baseline line means "no difference". A row
+    is about a third of a bar chart's height per target, so the figure fits beside the table.
     """
-    series = list(dict.fromkeys(s for _, bars in groups for s, _, _ in bars))
+    series = list(dict.fromkeys(s for _, points in rows for s, _, _ in points))
     targets = [s for s in series if s != UNTOUCHED]
     colours = {s: PRE if s == UNTOUCHED else color(targets.index(s)) for s in series}
-    n_bars = sum(len(bars) for _, bars in groups)
-    fig = _figure(8.0, min(16.0, 1.4 + 0.24 * n_bars + 0.12 * len(groups)))
+    ncols = 3 if width >= 4 else 2
+    legend_rows = math.ceil((len(series) + (baseline is not None)) / ncols)
+    fig = _figure(width, 0.6 + 0.24 * max(len(rows), 2) + 0.17 * legend_rows)
     ax = fig.subplots()
-    y, ticks, labels, seen = 0.0, [], [], set()
-    for label, bars in groups:
-        start = y
-        for s, value, ci in bars:
-            v = _pct([value])[0]
-            ax.barh(y, v, height=0.8, color=colours[s], label=None if s in seen else s)
-            seen.add(s)
-            end = v
+    seen: set[str] = set()
+    for y, (_, points) in enumerate(rows):
+        k = len(points)
+        for i, (s, value, ci) in enumerate(points):
+            dy = 0.0 if k == 1 else -0.27 + 0.54 * i / (k - 1)  # targets side by side
             if ci is not None and len(ci) == 2 and None not in ci:
                 lo, hi = _pct(ci)
-                ax.plot([lo, hi], [y, y], color="black", linewidth=1)
-                ax.plot([lo, hi], [y, y], "|", color="black", markersize=7)
-                end = max(v, hi) if math.isfinite(hi) else v
-            if math.isfinite(v):
-                ax.text(end, y, f"  {v:.1f}", va="center", fontsize=7)
-            y += 1
-        ticks.append((start + y - 1) / 2)
-        labels.append(label)
-        y += 0.6
-    ax.set_yticks(ticks)
-    ax.set_yticklabels(labels, fontsize=8)
-    ax.invert_yaxis()
+                ax.plot([lo, hi], [y + dy, y + dy], color=colours[s], linewidth=1, alpha=0.8)
+            marker = "s" if s == UNTOUCHED else "o"
+            ax.plot(
+                _pct([value]),
+                [y + dy],
+                marker,
+                color=colours[s],
+                markersize=4.5,
+                label=None if s in seen else s,
+            )
+            seen.add(s)
+    n_untouched = sum(1 for _, points in rows if points and points[0][0] == UNTOUCHED)
+    if 0 < n_untouched < len(rows):  # a thin rule between the untouched model and the methods
+        ax.axhline(n_untouched - 0.5, color="#bbbbbb", linewidth=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([label for label, _ in rows], fontsize=8)
+    ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)  # the first row at the top, as in the table
     if baseline is not None:
-        x = 100 * baseline
-        ax.axvline(x, color="black", linestyle="--", linewidth=1, label=baseline_label)
-    ax.set_xlim(left=0)
-    ax.margins(x=0.08)
-    ax.set_xlabel("top-1 accuracy (%), mean over ordered language pairs")
+        ax.axvline(100 * baseline, color="black", linestyle="--", linewidth=1, label=baseline_label)
+    ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel("top-1 accuracy (%)", fontsize=8)
     handles, names = ax.get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=8, loc="outside lower center", ncols=min(4, len(names)))
-    ax.set_title(title, fontsize=10)
+    fig.legend(
+        handles,
+        names,
+        fontsize=7,
+        loc="outside lower center",
+        ncols=ncols,
+        handletextpad=0.3,
+        columnspacing=1.0,
+        frameon=False,
+    )
     return _png(fig)
 
 

@@ -3,7 +3,10 @@
 Nothing else goes above the fold: a reader who opens report.html sees which method aligns
 languages best per target, against the best method that leaves the model untouched, with the
 interval that says whether the difference is more than sentence sampling, and on which split
-every choice was made. Everything else follows in collapsed sections.
+every choice was made. Everything else follows in collapsed sections. To fit one 1280 x 900
+screen (``bench/check_report_browser.py`` checks it), the verdict is two or three short
+sentences, every table cell is one line (the untouched model's value once across the targets),
+and the figure is a dot plot that stands beside the table, wrapping below it on narrow screens.
 """
 
 from __future__ import annotations
@@ -11,11 +14,20 @@ from __future__ import annotations
 from functools import partial
 
 from langsteer.report import figures as F
-from langsteer.report.board import BEST, CHOSEN_ON, Line, cell_text, column_title, compact, verdict
+from langsteer.report.board import (
+    BEST,
+    Line,
+    cell_text,
+    column_title,
+    compact,
+    selection_words,
+    short_names,
+    verdict,
+)
 from langsteer.report.context import Ctx, _dict, _get
-from langsteer.report.markdown import Block, Para, Table, name, pct, plain
+from langsteer.report.markdown import Block, Para, Side, Table, name, pct, plain
 
-KIND_WORDS = {"embedding": "untouched model", "model": "model method"}
+MARK = "○"  # an untouched-model row (an embedding method alone) in the table and the figure
 
 
 def title_of(results: dict) -> str:
@@ -25,47 +37,58 @@ def title_of(results: dict) -> str:
 
 
 def board_table(ctx: Ctx) -> Table:
-    """One row per method, one column per target; best per column bold and starred."""
+    """One single-line row per method, one column per target; the untouched model first, its
+    value once across the targets; best per column bold and starred."""
     cols, lines = compact(ctx.r)
-    rows, bold = [], set()
+    short = short_names(lines)
+    rows: list[list[str]] = []
+    bold, merged = set(), set()
     for i, line in enumerate(lines):
-        rows.append([line.title, KIND_WORDS.get(line.kind, line.kind)])
-        for j, col in enumerate(cols):
-            rows[-1].append(cell_text(line, col))
-            if col in line.best:
-                bold.add((i, j + 2))
+        untouched = line.kind != "model"
+        cells = [cell_text(line, c, short) for c in cols]
+        rows.append([f"{MARK} {line.title}" if untouched else line.title])
+        if untouched and len(cols) > 1 and len(set(cells)) == 1:  # (best in all or none)
+            merged.add(i)
+            rows[-1].append(cells[0])
+            bold |= {(i, 1)} if line.best else set()
+        else:
+            rows[-1] += cells
+            bold |= {(i, j + 1) for j, col in enumerate(cols) if col in line.best}
     base = ctx.baseline
-    on = CHOSEN_ON.get(str(_get(ctx.r, "selection", "how")), "chosen as results.json says")
+    legend = ", ".join(f"{s} = {e}" for e, s in short.items() if s != e)
     caption = (
-        f"Each cell: top-1 · its difference from the baseline ({plain(base.get('method'))}, "
-        f"{pct(base.get('top1'))}) with the paired 95% bootstrap interval over sentences "
-        f"({plain(base.get('n_boot'))} resamples) · the layer L (and, for model methods, the "
-        f"embedding method: raw = none), {on}; an interval that excludes 0 is "
-        f"a real difference. {BEST} = best in its column (in-sample rows excluded). Untouched-"
-        "model rows do not depend on the target, so they repeat across columns. Model methods "
-        "show their combination with the highest held-out selection score; every combination "
-        "is in the full leaderboard below. " + ctx.board_variant()
+        f"Each cell: top-1 (%) · the difference from the baseline ({plain(base.get('method'))} "
+        f"at layer {plain(base.get('layer'))}, {pct(base.get('top1'))}) in pp with its paired "
+        f"95% bootstrap interval over sentences ({plain(base.get('n_boot'))} resamples; one "
+        "that excludes 0 is a real difference) · the layer L"
+        + (f" and, for model methods, the embedding method ({legend})" if legend else "")
+        + f". {MARK} = the untouched model with an embedding method: one value for every "
+        f"target. {BEST} bold = best in its column (in-sample rows never). Model methods show "
+        "their combination with the highest held-out selection score; every combination is in "
+        f"the full leaderboard below. {selection_words(ctx.r)} {ctx.board_variant()}"
     )
-    header = ["Method", "Kind", *(column_title(c) for c in cols)]
-    return Table(header, rows, caption, bold)
+    header = [f"Method ({MARK} untouched)", *(column_title(c) for c in cols)]
+    return Table(header, rows, caption.replace("  ", " "), bold, merged, "compact")
 
 
-def _groups(lines: list[Line], cols: list[str | None]) -> list:
-    base = F.UNTOUCHED
-    groups = []
+def _rows(lines: list[Line], cols: list[str | None]) -> list:
+    """The dot plot's rows: one point for an untouched-model line, one per target otherwise."""
+    out = []
     for line in lines:
         if line.kind != "model":
             row = next((r for r in line.cells.values() if r), None)
-            bars = [(base, row.get("top1"), _interval(row))] if row else []
+            points = [(F.UNTOUCHED, row.get("top1"), _interval(row))] if row else []
+            title = line.title
         else:
-            bars = [
+            points = [
                 (name(c) if c else "all", line.cells[c].get("top1"), _interval(line.cells[c]))
                 for c in cols
                 if line.cells.get(c)
             ]
-        if bars:
-            groups.append((line.title, bars))
-    return groups
+            title = line.title
+        if points:
+            out.append((title, points))
+    return out
 
 
 def _interval(row: dict) -> tuple[float, float] | None:
@@ -81,17 +104,15 @@ def _interval(row: dict) -> tuple[float, float] | None:
 def headline_figure(ctx: Ctx) -> Block:
     cols, lines = compact(ctx.r)
     base = ctx.baseline
-    label = f"baseline: {plain(base.get('method'))} ({pct(base.get('top1'))})"
-    draw = partial(
-        F.leaderboard_bars, _groups(lines, cols), base.get("top1"), label, "Top-1 per method"
-    )
-    on = CHOSEN_ON.get(str(base.get("selected_on")), "")
+    label = f"baseline ({plain(base.get('method'))})"
+    # beside the table on a 1280 px screen: the more target columns, the less room it has
+    width = 4.4 if len(cols) <= 2 else 3.8 if len(cols) == 3 else 3.2
+    draw = partial(F.leaderboard_dots, _rows(lines, cols), base.get("top1"), label, width)
     cap = (
-        "Top-1 (%) of each method (grey: the untouched model with an embedding method; "
-        "coloured: a model method for one target, at its held-out-chosen layer and embedding "
-        "combination). Whiskers: the baseline's top-1 plus the 95% interval of the difference, "
-        "so a whisker that crosses the dashed baseline line means no difference. Baseline "
-        f"layer {on}."
+        f"Top-1 (%) per method, as in the table: a grey square for the untouched model with an "
+        f"embedding method ({MARK} rows), a dot per target for a model method. Whiskers: the "
+        "baseline's top-1 plus the 95% interval of the difference; one that crosses the dashed "
+        "baseline line means no difference."
     )
     return ctx.figure("headline", "", draw, cap)
 
@@ -107,4 +128,4 @@ def first_screen(ctx: Ctx) -> list[Block]:
             else "results.json is empty: nothing to report."
         )
         return [Para(why, "summary")]
-    return [Para(verdict(ctx.r), "summary"), board_table(ctx), headline_figure(ctx)]
+    return [Para(verdict(ctx.r), "summary"), Side([board_table(ctx), headline_figure(ctx)])]

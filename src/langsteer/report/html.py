@@ -3,9 +3,11 @@
 Self-contained so the report can be mailed, attached to an issue or opened from an archive
 without the figures folder and without network access. Every piece of text is escaped here.
 Sections (:class:`~langsteer.report.markdown.Details`) collapse with plain ``<details>``, so the
-first screen shows only what the report puts before them. A table wider than the page scrolls
-inside its own box, so the page never scrolls sideways; ``bench/check_report_browser.py``
-checks that (and that figures load and the summary is on the first screen) in Chromium.
+first screen shows only what the report puts before them; a :class:`~langsteer.report.markdown.Side`
+row is a wrapping flex container, so the leaderboard and its figure share that screen when the
+window is wide. A table wider than the page scrolls inside its own box, so the page never
+scrolls sideways; ``bench/check_report_browser.py`` checks that (and that figures load and the
+verdict, the leaderboard and the headline figure are on the first screen) in Chromium.
 """
 
 from __future__ import annotations
@@ -13,11 +15,21 @@ from __future__ import annotations
 import base64
 import html
 
-from langsteer.report.markdown import Block, Bullets, Code, Details, Figure, Heading, Para, Table
+from langsteer.report.markdown import (
+    Block,
+    Bullets,
+    Code,
+    Details,
+    Figure,
+    Heading,
+    Para,
+    Side,
+    Table,
+)
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
-       max-width: 1100px; margin: 2em auto; padding: 0 1.5em; line-height: 1.45;
+       max-width: 1240px; margin: 1.2em auto; padding: 0 1.5em; line-height: 1.45;
        overflow-wrap: break-word; }
 h1 { font-size: 1.6em; border-bottom: 2px solid #1f77b4; padding-bottom: .2em; }
 h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -39,6 +51,13 @@ details { margin: .4em 0; border-top: 1px solid #ddd; }
 details > summary { cursor: pointer; font-weight: 600; padding: .45em 0; font-size: 1.15em; }
 details details { margin-left: 1.2em; }
 details details > summary { font-size: 1em; }
+.side { display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start; }
+.side > div { flex: 0 1 auto; min-width: 0; max-width: 100%; }
+.side .caption { width: 0; min-width: 100%; margin-bottom: .6em; }
+.side figure { margin: .6em 0 0; }
+table.compact { font-size: .75em; line-height: 1.3; }
+table.compact th, table.compact td { white-space: nowrap; padding: .15em .4em; }
+table.compact td.merged { color: #444; text-align: center; }
 """
 
 
@@ -52,25 +71,34 @@ def _is_number(cell: str) -> bool:
     return bool(c) and (c.replace(".", "", 1).isdigit() or c == "n/a")
 
 
-def _cell(t: Table, i: int, j: int, text: str) -> str:
+def _cell(t: Table, i: int, j: int, text: str, span: int = 1) -> str:
     classes = ["n"] if _is_number(text) else []
     body = esc(text)
     if (i, j) in t.bold and text:
         classes.append("best")
         body = f"<strong>{body}</strong>"
+    if span > 1:
+        classes.append("merged")
     cls = f' class="{" ".join(classes)}"' if classes else ""
+    cls += f' colspan="{span}"' if span > 1 else ""
     return f"<td{cls}>{body}</td>"
+
+
+def _row(t: Table, i: int, row: list[str]) -> str:
+    width = len(t.header)
+    if i in t.merged and width > 2:  # one cell across every column after the first
+        return f"<tr>{_cell(t, i, 0, row[0])}{_cell(t, i, 1, row[1], width - 1)}</tr>"
+    cells = [*row, *[""] * (width - len(row))]
+    return "<tr>" + "".join(_cell(t, i, j, c) for j, c in enumerate(cells)) + "</tr>"
 
 
 def _table(t: Table) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in t.header)
-    rows = []
-    for i, row in enumerate(t.rows):
-        cells = [*row, *[""] * (len(t.header) - len(row))]
-        rows.append("<tr>" + "".join(_cell(t, i, j, c) for j, c in enumerate(cells)) + "</tr>")
+    rows = [_row(t, i, row) for i, row in enumerate(t.rows)]
     cap = f'<div class="caption">{esc(t.caption)}</div>' if t.caption else ""
     # a table wider than the page scrolls inside its own box, never widens the page
-    body = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    cls = f' class="{esc(t.kind)}"' if t.kind else ""
+    body = f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     return f'<div class="table-scroll">{body}</div>{cap}'
 
 
@@ -122,4 +150,9 @@ def _blocks(blocks: list[Block], used: dict[str, int]) -> list[str]:
             body.append(f'<details id="{esc(anchor)}"><summary>{esc(b.title)}</summary>')
             body += _blocks(b.blocks, used)
             body.append("</details>")
+        elif isinstance(b, Side):
+            body.append('<div class="side">')
+            for part in b.blocks:  # one flex item per block
+                body.append("<div>" + "\n".join(_blocks([part], used)) + "</div>")
+            body.append("</div>")
     return body

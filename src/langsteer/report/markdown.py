@@ -4,7 +4,9 @@ The report is assembled once as plain blocks (:mod:`langsteer.report.build`) and
 to Markdown here and to HTML in :mod:`langsteer.report.html`, so the two files can never say
 different things. Block text is plain text: each renderer escapes it for its own format, so a
 language code or config value such as ``<script>`` cannot inject markup into either file.
-A :class:`Details` block is a collapsible section in HTML and a plain section in Markdown.
+A :class:`Details` block is a collapsible section in HTML and a plain section in Markdown; a
+:class:`Side` block puts its blocks side by side in HTML (wrapping below on narrow screens) and
+one after another in Markdown.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Table:
     rows: list[list[str]]
     caption: str = ""
     bold: set[tuple[int, int]] = field(default_factory=set)  # (row, column) cells in bold
+    #: rows whose second cell holds the value of every column after the first (the same for
+    #: all of them): one cell across them in HTML, a ditto mark in each further one in Markdown
+    merged: set[int] = field(default_factory=set)
+    kind: str = ""  # "compact" or "" (styling hint for HTML: small single-line cells)
 
 
 @dataclass
@@ -75,14 +81,24 @@ class Details:
         return slug(self.title)
 
 
-Block = Heading | Para | Table | Figure | Code | Bullets | Details
+@dataclass
+class Side:
+    """Blocks side by side: a flex row in HTML that wraps below on narrow screens (so a table
+    and its figure share the first screen when the page is wide enough), the blocks in order in
+    Markdown."""
+
+    blocks: list[Block]
+
+
+Block = Heading | Para | Table | Figure | Code | Bullets | Details | Side
+DITTO = "″"  # a merged cell's further columns in Markdown: "the same as on the left"
 
 
 def walk(blocks: list[Block]) -> Iterator[Block]:
-    """Every block, depth first, the blocks inside sections included."""
+    """Every block, depth first, the blocks inside sections (and side-by-side rows) included."""
     for b in blocks:
         yield b
-        if isinstance(b, Details):
+        if isinstance(b, Details | Side):
             yield from walk(b.blocks)
 
 
@@ -173,8 +189,13 @@ def _md_table(t: Table) -> list[str]:
             out.append(f"**{text}**" if text and (i, j) in t.bold else text)
         return "| " + " | ".join(out) + " |"
 
+    def full(row: list[str], i: int) -> list[str]:
+        if i in t.merged:
+            return row[:2] + [DITTO] * (len(t.header) - 2)
+        return row + [""] * (len(t.header) - len(row))
+
     lines = [cells(t.header), "|" + "|".join("---" for _ in t.header) + "|"]
-    lines += [cells(r + [""] * (len(t.header) - len(r)), i) for i, r in enumerate(t.rows)]
+    lines += [cells(full(r, i), i) for i, r in enumerate(t.rows)]
     if t.caption:
         lines += ["", f"*{md_escape(t.caption)}*"]
     return lines
@@ -208,6 +229,9 @@ def _md_blocks(blocks: list[Block], figures_dir: str) -> list[str]:
             out += [f"- {md_escape(item)}" for item in b.items]
         elif isinstance(b, Details):
             out += ["#" * b.level + " " + md_escape(b.title), ""]
+            out += _md_blocks(b.blocks, figures_dir)
+            continue
+        elif isinstance(b, Side):
             out += _md_blocks(b.blocks, figures_dir)
             continue
         out.append("")

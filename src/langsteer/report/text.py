@@ -6,7 +6,7 @@ import textwrap
 
 from langsteer.io import strict_json
 from langsteer.methods.experts import ExpertSet
-from langsteer.report.board import BEST, cell_text, compact, verdict
+from langsteer.report.board import BEST, cell_text, compact, selection_words, verdict
 from langsteer.report.extras import subsampling_lines
 
 
@@ -61,7 +61,7 @@ def _study_summary(results: dict, width: int) -> str:
     lines = []
     if any(isinstance(r, dict) for r in results.get("leaderboard") or []):
         cols, rows = compact(results)
-        cells = [[line.title, *(cell_text(line, c, short=True) for c in cols)] for line in rows]
+        cells = [[line.title, *(cell_text(line, c) for c in cols)] for line in rows]
         head = ["method", *(c or "top-1" for c in cols)]
         widths = [max(len(r[j]) for r in [head, *cells]) for j in range(len(head))]
         for r in [head, None, *cells]:
@@ -69,14 +69,16 @@ def _study_summary(results: dict, width: int) -> str:
                 lines.append("-" * (sum(widths) + 2 * len(widths)))
                 continue
             lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip())
+        said = verdict(results)
+        chosen = selection_words(results)
         lines += textwrap.wrap(
-            "cell: top-1 (mean over ordered language pairs, evaluated split), difference from "
+            "cell: top-1 % (mean over ordered language pairs, evaluated split), difference from "
             "the baseline in pp [95% paired bootstrap interval], layer L (and embedding method); "
-            f"{BEST} best per target",
+            f"{BEST} best per target. " + ("" if chosen in said else chosen),
             width,
         )
         lines += textwrap.wrap(
-            verdict(results),
+            said,
             width,
             initial_indent="verdict: ",
             subsequent_indent="  ",

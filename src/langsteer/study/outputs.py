@@ -8,12 +8,10 @@ previous outputs untouched and no half-written folder behind.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from langsteer.io import atomic_write_json, strict_json
+from langsteer.io import atomic_write_json, staged_folder, strict_json
 from langsteer.study.results import expert_file_name
 
 __all__ = ["write_outputs"]
@@ -30,22 +28,10 @@ def _save_experts(study: Any, folder: Path) -> None:
 
 def write_outputs(out: Path, results: dict[str, Any], study: Any, *, report: bool = True) -> None:
     """Stage every output of ``results`` (and the study's fitted experts), then swap it in."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(out) as staging:
         _save_experts(study, staging)
         atomic_write_json(staging / "results.json", strict_json(results), allow_nan=False)
         if report:
             from langsteer.report.build import write_report
 
             write_report(results, staging)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)

@@ -284,8 +284,9 @@ def run_study(
 
     out = Path(out_dir)
     ensure_output(out, overwrite)
-    data = prepare_data(config)
     study = Study(config, **options)
+    with study.timer("load_corpora"):
+        data = prepare_data(config)  # everything checked before the model loads
     results = study.run(data)
     if study.is_main:
         write_outputs(out, results, study, report=report)
