@@ -7,12 +7,15 @@ import pytest
 import torch
 from transformers.pytorch_utils import Conv1D
 
+from langsteer.config import InterventionConfig
 from langsteer.generation import generate_samples
 from langsteer.methods.experts import find_experts
 from langsteer.methods.forcing import intervene
 from langsteer.models import plant_language_unit, resolve_units, tiny_model
 from langsteer.models.tiny import _planted_token_ids
 from tests.test_experts import toy_corpus
+
+DEFAULT_VALUE = InterventionConfig.value  # what intervene() forces by default
 
 PLANTED = "abcdef"  # the letters of the toy corpus' "eng_Latn" words
 
@@ -40,7 +43,7 @@ def _capture(model, ex):
         handle = mod.register_forward_hook(lambda m, a, o: calls.append(o.detach().clone()))
     else:
         handle = mod.register_forward_pre_hook(lambda m, a: calls.append(a[0].detach().clone()))
-    return calls, handle, ch[hp_idx == hp_idx[0]], ex.values("mean")[hp_idx == hp_idx[0]]
+    return calls, handle, ch[hp_idx == hp_idx[0]], ex.values(DEFAULT_VALUE)[hp_idx == hp_idx[0]]
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from langsteer.config import InterventionConfig
 from langsteer.methods.experts import find_experts
 from langsteer.methods.forcing import intervene, random_control_units
 from langsteer.models import SUPPORTED_ARCHITECTURES, tiny_model
 from tests.test_experts import toy_corpus
+
+DEFAULT_VALUE = InterventionConfig.value  # what intervene() forces by default
 
 
 def _experts(loaded, k=8, units="mlp"):
@@ -62,7 +65,7 @@ def test_forcing_and_exact_restoration(arch):
         after = loaded.model(input_ids=ids).logits
     assert torch.equal(before, after)  # bitwise
     assert not torch.equal(before, during)
-    values = ex.values("mean")
+    values = ex.values(DEFAULT_VALUE)
     hp_idx, ch = ex.units.locate(ex.indices)
     for j, (h_i, c) in enumerate(zip(hp_idx, ch, strict=False)):
         t = seen[ex.units.hook_points[int(h_i)].name][0]
@@ -122,7 +125,7 @@ def test_generation_with_kv_cache_forces_every_new_token(arch):
     assert len(calls) == new_tokens
     positions = [c.reshape(-1, c.shape[-1]).shape[0] for c in calls]
     assert positions == [ids.shape[1]] + [1] * (new_tokens - 1)
-    values = ex.values("mean")
+    values = ex.values(DEFAULT_VALUE)
     hp_idx, ch = ex.units.locate(ex.indices)
     for j, (h_i, c) in enumerate(zip(hp_idx, ch, strict=False)):
         if ex.units.hook_points[int(h_i)].name != name:
@@ -143,7 +146,7 @@ def test_last_position_mode():
     hp_idx, ch = ex.units.locate(ex.indices)
     name = ex.units.hook_points[int(hp_idx[0])].name
     t = seen[name][0].reshape(ids.shape[1], -1)
-    v = torch.tensor(ex.values("mean")[0])
+    v = torch.tensor(ex.values(DEFAULT_VALUE)[0])
     assert t[-1, ch[0]] == v
     assert not torch.all(t[:-1, ch[0]] == v)
 
@@ -191,7 +194,7 @@ def test_mlp_act_forcing():
     hp_idx, ch = ex.units.locate(ex.indices)
     for j, (h_i, c) in enumerate(zip(hp_idx, ch, strict=False)):
         t = seen[ex.units.hook_points[int(h_i)].name][0]
-        assert torch.all(t[..., c] == float(ex.values("mean")[j]))
+        assert torch.all(t[..., c] == float(ex.values(DEFAULT_VALUE)[j]))
 
 
 def test_random_control():

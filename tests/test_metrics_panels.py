@@ -99,3 +99,19 @@ def test_statistics_only_torch_input_and_errors() -> None:
     x[:, 41] = np.nan
     with pytest.raises(ValueError, match=r"in 1 of 50 units \(first unit indices: 41\)"):
         scores_and_stats(x, labels, ("auroc",), panel_bytes=1, chunk_size=4)
+
+
+def test_page_advice_never_changes_what_is_read(tmp_path) -> None:
+    # a copy-on-write memmap edited in memory: releasing its pages would drop the edits
+    values, labels = _relu_memmap(tmp_path, 40, 4096)
+    edited = np.load(tmp_path / "responses.npy", mmap_mode="c")
+    edited[:, 1500:1600] = 7.0 * labels[:, None]  # perfect units, only in this process
+    in_memory = np.array(edited)
+    for v in (edited, values, edited[:, 1000:]):  # also a sliced memmap (an unaligned start)
+        want = scores_and_stats(np.array(v), labels, ("auroc",))
+        got = scores_and_stats(v, labels, ("auroc",), panel_bytes=1)
+        np.testing.assert_array_equal(got[0]["auroc"], want[0]["auroc"])
+        for name in STATISTICS:
+            np.testing.assert_array_equal(got[1][name], want[1][name])
+    assert scores_and_stats(edited, labels, ("auroc",), panel_bytes=1)[0]["auroc"][1500] == 1.0
+    np.testing.assert_array_equal(np.asarray(edited), in_memory)  # the edits are still there

@@ -49,6 +49,7 @@ def tiny_study(tmp_path, **sections) -> StudyConfig:
         "model": {"id": str(model_dir)},
         "corpus": {"source": str(tmp_path / "corpus"), "n_expert": 16, "n_center": 8, "n_eval": 14},
         "experts": {"targets": ["eng", "deu"], "k": 8},
+        "intervention": {"value": "mean"},  # the paper's value, as before the redesign
         "evaluation": {"languages": ["eng", "deu", "fra"], "n_boot": 200},
         "analyses": {"paraphrase": False},
         "run": {"cache_dir": str(tmp_path / "cache"), "progress": False, "batch_size": 4},

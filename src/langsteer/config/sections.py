@@ -68,7 +68,7 @@ class ExpertsConfig:
 
 @dataclass
 class InterventionConfig:
-    value: str | float = "mean"  # mean (paper), token-mean, median, zero, or a number
+    value: str | float = "token-mean"  # token-mean, mean (paper: pooled), median, zero, number
     mode: str = "set"  # set, aura, add, multiply
     scale: float = 1.0
     positions: str = "all"  # all, last

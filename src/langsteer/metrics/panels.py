@@ -53,6 +53,7 @@ __all__ = ["PANEL_BYTES", "STATISTICS", "panel_bounds", "scores_and_stats", "uni
 PANEL_BYTES = 128 * 2**20
 STATISTICS = ("pos_mean", "pos_median", "neg_mean")
 _PAGE = 4096
+_FAULT_AROUND_MAX = 2 * 2**20
 
 
 def unit_statistics(x: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -122,8 +123,10 @@ class _FileAdvice:
     later panels that are evicted again before their turn when the file outgrows the page cache.
     So during the pass the mapping is ``MADV_RANDOM`` (no read-around), and each panel's row
     segments are requested with ``MADV_WILLNEED`` before they are touched (one read-ahead I/O
-    per row segment, in flight together). Linux only; elsewhere, or for arrays in memory, a
-    no-op. Advice never changes the data.
+    per row segment, in flight together). Once scored, a panel's pages are unmapped from this
+    process (``MADV_DONTNEED``; they stay in the page cache, and a copy-on-write memmap, mode
+    "c", is left alone since that would drop its private changes), so RSS stays near a few
+    panels. Linux only; elsewhere, or for arrays in memory, a no-op.
     """
 
     def __init__(self, values: Any) -> None:
@@ -137,6 +140,7 @@ class _FileAdvice:
             self.addr = values.__array_interface__["data"][0]
             self.rows, self.stride = values.shape[0], values.strides[0]
             self.unit = values.strides[1]
+            self.release_ok = getattr(values, "mode", "c") != "c"
             end = self.addr + (self.rows - 1) * self.stride + values.shape[1] * self.unit
             self.span = (self.addr, end)
 
@@ -155,12 +159,23 @@ class _FileAdvice:
 
     def willneed(self, u0: int, u1: int) -> None:
         """Start reading the segment of columns ``u0:u1`` of every row."""
-        if not self.on or u1 <= u0:
-            return
+        if self.on:
+            self._rows(u0, u1, mmap.MADV_WILLNEED)
+
+    def release(self, u0: int, u1: int) -> None:
+        """Unmap the (scored) segment of columns ``u0:u1`` of every row from this process.
+
+        The range starts up to 2 MiB before ``u0``: touching a page also maps cached pages
+        around it ("fault-around", 64 KiB by default, at most 2 MiB), e.g. the previous panel's.
+        """
+        if self.on and self.release_ok:
+            self._rows(max(0, u0 - _FAULT_AROUND_MAX // self.unit), u1, mmap.MADV_DONTNEED)
+
+    def _rows(self, u0: int, u1: int, advice: int) -> None:
         first = self.addr + u0 * self.unit
         for r in range(self.rows):
             a = first + r * self.stride
-            self._advise(a, a + (u1 - u0) * self.unit, mmap.MADV_WILLNEED)
+            self._advise(a, a + (u1 - u0) * self.unit, advice)
 
 
 def _itemsize(values: Any) -> int:
@@ -209,6 +224,8 @@ def scores_and_stats(
             if i + 1 < len(panels):  # read the next panel while this one is scored
                 ahead = reader.submit(_read_panel, values, *panels[i + 1], advice)
             pass_.panel(panel, u0, u1, pool)
+            del panel
+            advice.release(u0, u1)
     return pass_.scores, pass_.stats
 
 
