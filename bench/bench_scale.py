@@ -91,6 +91,19 @@ def legacy_two_passes(seconds: dict[str, float]):
     return two_passes
 
 
+def read_ahead_kb(path: Path) -> str:
+    """The read-ahead window of the disk holding ``path`` (a page fault in a file mapping reads
+    a window around the page, which is what turns column chunks into repeated reads)."""
+    st = os.stat(path)
+    dev = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    for cand in (f"{dev}/queue/read_ahead_kb", f"{dev}/../queue/read_ahead_kb"):
+        try:
+            return Path(cand).read_text().strip() + " KiB"
+        except OSError:
+            continue
+    return "unknown"
+
+
 def drop_page_cache() -> bool:
     """Write back and drop the page cache (root only), so the fit reads the file from disk."""
     os.sync()
@@ -233,7 +246,7 @@ def main() -> None:
         t_fill = time.perf_counter() - t0
         print(
             f"{n} sentences x {m} units float32 = {size_gb:.2f} GB memmap, filled in "
-            f"{t_fill:.1f} s",
+            f"{t_fill:.1f} s; disk read-ahead {read_ahead_kb(path)}",
             flush=True,
         )
         runs = [("two passes (before)", True)] if args.legacy else []

@@ -141,7 +141,7 @@ print(f"\n## langsteer GPU check: device {device}, {total} s in all\n")
 print("| check | result | figures | time |")
 print("|---|---|---|---|")
 for r in rows:
-    print("| " + " | ".join(r) + " |")
+    print("| " + " | ".join(str(c).replace("|", "/") for c in r) + " |")
 print(f"\n{'all checks passed' if not failed else f'{failed} check(s) FAILED'}")
 sys.exit(1 if failed else 0)
 EOF

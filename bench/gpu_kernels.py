@@ -50,7 +50,7 @@ def ranking_checks(device: str, n: int, units: int, tol: float) -> list[dict]:
             {
                 "check": f"ranking {m} ({n} x {units})",
                 "ok": diff <= tol,
-                "detail": f"max |diff| {diff:.1e}, bitwise equal {same}/{units}",
+                "detail": f"max abs diff {diff:.1e}, bitwise equal {same}/{units}",
                 "seconds": t_dev,
                 "cpu_seconds": t_cpu,
             }
@@ -63,7 +63,7 @@ def ranking_checks(device: str, n: int, units: int, tol: float) -> list[dict]:
         {
             "check": "expert fit pass (auroc + statistics)",
             "ok": diff <= tol and stats_same and np.array_equal(s_cpu["auroc"], cpu["auroc"]),
-            "detail": f"max |diff| {diff:.1e}, statistics bitwise equal: {stats_same}",
+            "detail": f"max abs diff {diff:.1e}, statistics bitwise equal: {stats_same}",
             "seconds": t_dev,
             "cpu_seconds": t_cpu,
         }

@@ -3,8 +3,9 @@
 Why: an expert fit needs, for every unit, a ranking score (AUROC/AP) and three class statistics
 (positive mean and median, negative mean). Computing them in two passes of narrow column chunks
 over a row-major file (the old way) touches every row's page for every chunk of ~174 units, a
-quarter of a page: once the file outgrows the page cache, pages are evicted between chunks and
-read again (93.7 GB read for a 25.2 GB file at 1,048,576 units x 6,000 sentences).
+sixth of a page, and each fault reads a read-ahead window around it: once the file outgrows the
+page cache, pages are evicted before their chunk comes and read again (482 GB read for a 25.2 GB
+file at 1,048,576 units x 6,000 sentences on a disk with 8 MB read-ahead; docs/benchmarks.md).
 
 Here the matrix is read ONCE, in column *panels*: widths are a multiple of one 4 KiB page per
 row (1,024 float32 units) and, for a numpy array or memmap with contiguous rows, panel edges sit
