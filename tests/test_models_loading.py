@@ -210,3 +210,27 @@ def test_plant_rejects_down_projection_output(tiny_llama):
         plant_language_unit(tiny_llama, GREEK, hook_point_name="model.layers.0.mlp.down_proj:out")
     with pytest.raises(ValueError, match="no token"):
         plant_language_unit(tiny_llama, "@")
+
+
+def test_gguf_file_is_parsed_once_during_the_conversion(monkeypatch, tmp_path):
+    """transformers parses the GGUF for the config, the tokenizer and the weights: one parse
+    must serve all three (each costs ~30 s for Gemma 3's vocabulary), and the patch goes away."""
+    gguf = pytest.importorskip("gguf")
+    from langsteer.models.embedded import _gguf_parsed_once
+
+    made = []
+
+    class FakeReader:
+        def __init__(self, path, mode="r"):
+            made.append((path, mode))
+
+    monkeypatch.setattr(gguf, "GGUFReader", FakeReader)
+    a, b = tmp_path / "a.gguf", tmp_path / "b.gguf"
+    with _gguf_parsed_once():
+        from gguf import GGUFReader  # looked up at call time, as transformers does
+
+        first = GGUFReader(a)
+        assert GGUFReader(str(a)) is first
+        assert GGUFReader(b) is not first
+    assert len(made) == 2
+    assert gguf.GGUFReader is FakeReader
