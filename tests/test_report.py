@@ -395,3 +395,15 @@ def test_writes_are_atomic(res, tmp_path, monkeypatch, no_figures):
         write_report(res, tmp_path)
     assert (tmp_path / "report.html").read_bytes() == before  # the old report survives whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.md"]
+
+
+def test_each_ranking_score_is_explained_on_its_own_scale(res, tmp_path, no_figures):
+    """An AUROC reads "0.5 = chance"; a LAPE score (minus an entropy) must not."""
+    res["targets"]["deu_Latn"]["methods"]["experts"]["experts"]["score"] = "lape"
+    write_report(res, tmp_path)
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    where = md.split("## Where the experts are", 1)[1].split("\n## ", 1)[0]
+    eng, deu = where.split("### German (deu_Latn)", 1)
+    assert "auroc: mean" in eng and "0.5 = chance, 1 = tells English apart perfectly" in eng
+    assert "lape: mean" in deu and "0 = fires for one language only" in deu
+    assert "0.5 = chance" not in deu

@@ -13,6 +13,14 @@ from langsteer.report import figures as F
 from langsteer.report.context import Ctx, _dict, _get, _list
 from langsteer.report.markdown import Block, Heading, Para, Table, label, name, num, pct, plain
 
+# what a unit score means, per ranking (the text after "mean ..., min ...")
+SCALES = {
+    "auroc": "0.5 = chance, 1 = tells {lang} apart perfectly",
+    "ap": "the share of {lang} sentences = chance, 1 = tells {lang} apart perfectly",
+    "lape": "minus the entropy of the unit's activation probabilities over the probed languages: "
+    "0 = fires for one language only, -ln(number of languages) = equally often in all",
+}
+
 
 def _words(d: Any, skip: tuple[str, ...] = ()) -> str:
     """'k 8, value mean, mode set': a flat dict in words (nested values summarised)."""
@@ -62,7 +70,8 @@ def experts_section(ctx: Ctx) -> list[Block]:
                 out += [Heading(f"{label(t)}: {m}", 3), Para(text)]
                 continue
             score = f"{plain(e.get('score'))}: mean {num(e.get('mean_score'))}, min "
-            score += f"{num(e.get('min_score'))} (0.5 = chance, 1 = tells {nm} apart perfectly)"
+            scale = SCALES.get(e.get("score"), "see docs/methods.md").format(lang=nm)
+            score += f"{num(e.get('min_score'))} ({scale})"
             out.append(Heading(f"{label(t)}: {m}", 3))
             text = (
                 f"{plain(e.get('k'))} units (+{plain(e.get('bottom_k', 0))} bottom); {score}. "
