@@ -34,6 +34,9 @@ import langsteer.methods.experts as experts_mod
 from langsteer.methods.experts import ExpertFinder
 from langsteer.metrics import expertise_scores
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.test_metrics_panels import two_pass_stats  # the old fit's statistics pass
+
 
 def status_kb(field: str) -> int:
     with open("/proc/self/status") as f:
@@ -63,20 +66,6 @@ def io_read_bytes() -> int:
     return 0
 
 
-def legacy_stats(values: np.ndarray, labels: np.ndarray, chunk: int = 16384) -> dict:
-    """The statistics pass of the old two-pass fit (``_chunked_stats`` before the one-pass
-    design), kept here only to measure what the one-pass design saves."""
-    n_units = values.shape[1]
-    out = {s: np.empty(n_units, np.float32) for s in ("pos_mean", "pos_median", "neg_mean")}
-    for s in range(0, n_units, chunk):
-        block = np.asarray(values[:, s : s + chunk], dtype=np.float32)
-        pos, neg = block[labels], block[~labels]
-        out["pos_mean"][s : s + chunk] = pos.mean(0, dtype=np.float64)
-        out["pos_median"][s : s + chunk] = np.median(pos, axis=0)
-        out["neg_mean"][s : s + chunk] = neg.mean(0, dtype=np.float64)
-    return out
-
-
 def legacy_two_passes(seconds: dict[str, float]):
     """A stand-in for ``scores_and_stats`` running the old two passes, timing each."""
 
@@ -84,7 +73,7 @@ def legacy_two_passes(seconds: dict[str, float]):
         t0 = time.perf_counter()
         scores = expertise_scores(values, labels, metrics, device=device) if metrics else {}
         t1 = time.perf_counter()
-        stats = legacy_stats(values, np.asarray(labels, bool))
+        stats = two_pass_stats(values, np.asarray(labels, bool))
         seconds["scores"], seconds["statistics"] = t1 - t0, time.perf_counter() - t1
         return scores, stats
 

@@ -12,8 +12,9 @@ from langsteer.metrics import panels as panels_mod
 from langsteer.metrics.panels import STATISTICS, panel_bounds, scores_and_stats
 
 
-def _two_pass_stats(values: np.ndarray, labels: np.ndarray, chunk: int = 16384) -> dict:
-    """The statistics as ExpertFinder.fit computed them before the one-pass design."""
+def two_pass_stats(values: np.ndarray, labels: np.ndarray, chunk: int = 16384) -> dict:
+    """The statistics as ExpertFinder.fit computed them before the one-pass design (also the
+    reference that bench/bench_scale.py --legacy times)."""
     n_units = values.shape[1]
     out = {s: np.empty(n_units, np.float32) for s in STATISTICS}
     for s in range(0, n_units, chunk):
@@ -43,7 +44,7 @@ def test_one_pass_equals_two_passes_bitwise(tmp_path, panel_bytes) -> None:
     want = expertise_scores(values, labels, ("auroc", "ap"))
     for m in ("auroc", "ap"):
         np.testing.assert_array_equal(scores[m], want[m])
-    for name, v in _two_pass_stats(values, labels).items():
+    for name, v in two_pass_stats(values, labels).items():
         assert stats[name].dtype == np.float32
         np.testing.assert_array_equal(stats[name], v)
     for j in (0, 7, 1023, 1024, 2999):
